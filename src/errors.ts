@@ -1,0 +1,63 @@
+/**
+ * The one error class of tollgate. Every failure carries a stable `code` that
+ * callers can switch on; messages name the offending field, its value and
+ * what is allowed. A denial is never an error: it is a normal result.
+ */
+
+/** Stable error codes. New codes may be added; existing ones never change meaning. */
+export const ErrorCodes = {
+  /** A limit's rate, burst or period is missing, not an integer, or out of range. */
+  INVALID_LIMIT: 'ERR_INVALID_LIMIT',
+  /** A cost (or the `n` of allowAtMost) is negative, fractional or too large. */
+  INVALID_COST: 'ERR_INVALID_COST',
+  /** A key is not a string, is empty or is longer than the maximum. */
+  INVALID_KEY: 'ERR_INVALID_KEY',
+  /** An option passed to a constructor or method is invalid. */
+  INVALID_OPTION: 'ERR_INVALID_OPTION',
+  /** A clock (`now` option) returned something other than integer microseconds. */
+  INVALID_CLOCK: 'ERR_INVALID_CLOCK',
+  /** Time values would pass 2^53 microseconds; nothing was written. */
+  OVERFLOW: 'ERR_OVERFLOW',
+  /** The store (Redis) answered an error or could not be reached. */
+  STORE: 'ERR_STORE',
+  /** The store did not answer before the check's deadline. */
+  TIMEOUT: 'ERR_TIMEOUT',
+  /** No pooled connection became free in time, or too much work was already waiting. */
+  POOL_TIMEOUT: 'ERR_POOL_TIMEOUT',
+  /** The store was closed. */
+  CLOSED: 'ERR_CLOSED',
+  /** `wait()` was aborted through its AbortSignal. */
+  ABORTED: 'ERR_ABORTED',
+  /** `wait()` would have to wait longer than `maxWait`, or the cost can never be allowed. */
+  WAIT_EXCEEDED: 'ERR_WAIT_EXCEEDED',
+  /** Keys of one compound check cannot be placed in one Redis Cluster slot. */
+  CROSS_SLOT: 'ERR_CROSS_SLOT',
+} as const;
+
+/** One of the values of {@link ErrorCodes}. */
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** The error thrown (or rejected with) by tollgate, with a stable {@link ErrorCode}. */
+export class LimiterError extends Error {
+  /** Stable machine-readable code, e.g. `ERR_INVALID_LIMIT`. */
+  readonly code: ErrorCode;
+
+  /**
+   * @param code - stable code from {@link ErrorCodes}
+   * @param message - human-readable message naming the field, the value and what is allowed
+   * @param options - the underlying cause, if any
+   */
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'LimiterError';
+    this.code = code;
+  }
+}
+
+/** Renders a value for an error message (strings quoted, everything else via String). */
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}…` : value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (value === null || value === undefined || typeof value !== 'object') return String(value);
+  return Object.prototype.toString.call(value);
+}

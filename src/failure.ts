@@ -1,0 +1,110 @@
+/**
+ * The store-failure policy (SPEC section 10): when the store is unreachable,
+ * past its deadline or answers an error, a check is allowed (`open`), denied
+ * (`closed`), decided in-process (`local`) or rejected (`throw`). After a
+ * failure the non-throwing policies answer without trying the store for a
+ * cooldown, so a dead Redis does not cost every request a full deadline.
+ */
+import { ErrorCodes, type ErrorCode, type LimiterError } from './errors.js';
+import { MemoryStore } from './memory-store.js';
+import { toStoreError } from './redis-store.js';
+import type { Check, CheckOutcome } from './store.js';
+
+const STORE_FAILURES: readonly ErrorCode[] = [ErrorCodes.STORE, ErrorCodes.TIMEOUT, ErrorCodes.POOL_TIMEOUT, ErrorCodes.CLOSED];
+
+/** True for errors of the store itself (not of the caller's input or clock), which a failure policy may absorb. */
+export function isStoreFailure(error: LimiterError): boolean {
+  return STORE_FAILURES.includes(error.code);
+}
+
+/** What a limiter does when its store fails. */
+export type FailurePolicy = 'throw' | 'open' | 'closed' | 'local';
+
+/** A store outcome produced by a failure policy, with the policy and the error that triggered it. */
+export interface FailureOutcome extends CheckOutcome {
+  /** The policy that decided. */
+  readonly reason: Exclude<FailurePolicy, 'throw'>;
+  /** The store error behind it (the latest one during a cooldown). */
+  readonly error: LimiterError;
+}
+
+/** Applies a {@link FailurePolicy} around store calls. */
+export class FailureHandler {
+  readonly #policy: FailurePolicy;
+  readonly #cooldownMs: number;
+  #local: MemoryStore | undefined;
+  #failedUntil = 0;
+  #lastError: LimiterError | undefined;
+
+  /** @param policy - what to do on failure; @param cooldownMs - ms to skip the store after a failure */
+  constructor(policy: FailurePolicy, cooldownMs: number) {
+    this.#policy = policy;
+    this.#cooldownMs = cooldownMs;
+  }
+
+  /** The configured policy. */
+  get policy(): FailurePolicy {
+    return this.#policy;
+  }
+
+  /** Runs `call`, or answers by policy when it fails (or while cooling down after a failure). */
+  async run(check: Check, call: () => Promise<CheckOutcome>): Promise<CheckOutcome> {
+    if (this.#policy === 'throw') {
+      try {
+        return await call();
+      } catch (error) {
+        throw toStoreError(error);
+      }
+    }
+    if (this.#lastError && performance.now() < this.#failedUntil) return this.#decide(check, this.#lastError);
+    try {
+      const outcome = await call();
+      this.#lastError = undefined;
+      return outcome;
+    } catch (error) {
+      const typed = toStoreError(error);
+      if (!isStoreFailure(typed)) throw typed;
+      this.#lastError = typed;
+      this.#failedUntil = performance.now() + this.#cooldownMs;
+      return this.#decide(check, typed);
+    }
+  }
+
+  #decide(check: Check, error: LimiterError): FailureOutcome {
+    const now = Math.floor((performance.timeOrigin + performance.now()) * 1000);
+    switch (this.#policy) {
+      case 'local': {
+        this.#local ??= new MemoryStore();
+        return { ...this.#local.evaluateSync(check), reason: 'local', error };
+      }
+      case 'open':
+        return {
+          allowed: true,
+          now,
+          source: 'memory',
+          reason: 'open',
+          error,
+          items: check.items.map((item) => {
+            const granted = check.mode === 'atMost' ? Math.min(item.cost, item.burst) : item.cost;
+            return { allowed: true, granted, remaining: Math.max(0, item.burst - granted), retryAfter: 0, resetAfter: 0, tat: now };
+          }),
+        };
+      default:
+        return {
+          allowed: false,
+          now,
+          source: 'memory',
+          reason: 'closed',
+          error,
+          items: check.items.map((item) => ({
+            allowed: false,
+            granted: 0,
+            remaining: 0,
+            retryAfter: item.cost > item.burst ? -1 : Math.max(1, this.#cooldownMs) * 1000,
+            resetAfter: item.interval * item.burst,
+            tat: now,
+          })),
+        };
+    }
+  }
+}

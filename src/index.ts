@@ -1,0 +1,19 @@
+/**
+ * tollgate: GCRA rate limiting decided atomically in Redis (or in-process).
+ * This is the package's public entry point.
+ */
+export { Limiter } from './limiter.js';
+export type { AllowOptions, LimitItem, LimiterOptions, WaitOptions } from './limiter.js';
+export { RedisStore } from './redis-store.js';
+export type { RedisStoreOptions } from './redis-store.js';
+export { MemoryStore } from './memory-store.js';
+export type { MemoryStoreOptions } from './memory-store.js';
+export { perSecond, perMinute, perHour, perDay, resolveLimit } from './limits.js';
+export type { Limit, ResolvedLimit } from './limits.js';
+export { LimiterError, ErrorCodes } from './errors.js';
+export type { ErrorCode } from './errors.js';
+export type { LimitResult, ItemResult, FailureReason } from './result.js';
+export type { FailurePolicy } from './failure.js';
+export type { Store, Check, CheckItem, CheckMode, CheckOutcome, ItemOutcome, OutcomeSource, EvaluateOptions } from './store.js';
+export type { Clock } from './clock.js';
+export { MAX_KEY_LENGTH } from './inputs.js';

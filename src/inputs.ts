@@ -1,0 +1,37 @@
+/**
+ * Validation of per-call inputs (keys and costs), per SPEC section 7. Each
+ * function throws a LimiterError naming the field, the value and what is allowed.
+ */
+import { ErrorCodes, LimiterError, describe } from './errors.js';
+import { MAX_SAFE } from './intmath.js';
+import type { ResolvedLimit } from './limits.js';
+
+/** Longest key accepted, in UTF-16 code units (before the store's prefix). */
+export const MAX_KEY_LENGTH = 1024;
+
+/** Throws ERR_INVALID_KEY unless `key` is a non-empty string of at most MAX_KEY_LENGTH. */
+export function checkKey(key: unknown, field = 'key'): string {
+  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH) {
+    throw new LimiterError(
+      ErrorCodes.INVALID_KEY,
+      `${field} must be a non-empty string of at most ${MAX_KEY_LENGTH} characters, got ${typeof key === 'string' ? `a string of length ${key.length}` : describe(key)}`,
+    );
+  }
+  return key;
+}
+
+/** Throws ERR_INVALID_COST unless `cost` is an integer >= min; ERR_OVERFLOW when cost * T passes 2^53 headroom. */
+export function checkCost(cost: unknown, limit: ResolvedLimit, field = 'cost', min = 0): number {
+  if (typeof cost !== 'number' || !Number.isSafeInteger(cost) || cost < min) {
+    throw new LimiterError(ErrorCodes.INVALID_COST, `${field} must be an integer >= ${min}, got ${describe(cost)}`);
+  }
+  // The store also checks against its exact `now`; here we leave headroom for today's clock.
+  const headroom = MAX_SAFE - Date.now() * 1000 * 2;
+  if (cost * limit.interval + limit.tolerance >= headroom) {
+    throw new LimiterError(
+      ErrorCodes.OVERFLOW,
+      `${field} ${cost} times the emission interval ${limit.interval} µs plus the tolerance would pass 2^53 µs`,
+    );
+  }
+  return cost;
+}

@@ -1,0 +1,183 @@
+/**
+ * Limiter: the programmatic API. Validates every input before any store call,
+ * turns store outcomes into results (ms, rounded up), applies the failure
+ * policy when the store fails, and waits for permission on request.
+ */
+import { ErrorCodes, LimiterError, describe } from './errors.js';
+import { type FailurePolicy, FailureHandler } from './failure.js';
+import { checkCost, checkKey } from './inputs.js';
+import { type Limit, resolveLimit } from './limits.js';
+import { MemoryStore } from './memory-store.js';
+import { enumOption, integerOption, objectOption } from './options.js';
+import { type LimitResult, compoundResult, singleResult, toItemResult } from './result.js';
+import { sleep } from './sleep.js';
+import type { Check, CheckItem, CheckOutcome, Store } from './store.js';
+
+/** Options of {@link Limiter}. */
+export interface LimiterOptions {
+  /** Where state lives. Default: a new in-process {@link MemoryStore}. */
+  readonly store?: Store;
+  /**
+   * What to do when the store fails (unreachable, past its deadline, error reply):
+   * `throw` (default) rejects with the LimiterError; `open` allows; `closed` denies;
+   * `local` decides with an in-process store until the store is healthy again.
+   */
+  readonly onStoreError?: FailurePolicy;
+  /** After a store failure, ms during which `open`/`closed`/`local` answer without trying the store. Default 1000. */
+  readonly failureCooldown?: number;
+}
+
+/** Options of {@link Limiter.allow}. */
+export interface AllowOptions {
+  /** Units to take: an integer >= 0. Default 1; 0 is a peek. */
+  readonly cost?: number;
+}
+
+/** One item of {@link Limiter.allowAll}. */
+export interface LimitItem {
+  /** The key to limit. */
+  readonly key: string;
+  /** The limit for this key. */
+  readonly limit: Limit;
+  /** Units to take from this item: an integer >= 0. Default 1. */
+  readonly cost?: number;
+}
+
+/** Options of {@link Limiter.wait}. */
+export interface WaitOptions extends AllowOptions {
+  /** Aborts the wait; the promise rejects with ERR_ABORTED. */
+  readonly signal?: AbortSignal;
+  /** Most ms to wait in total. Rejects with ERR_WAIT_EXCEEDED as soon as a wait would pass it. Default: no bound. */
+  readonly maxWait?: number;
+}
+
+/** Checks keys against limits using a {@link Store}. */
+export class Limiter {
+  readonly #store: Store;
+  readonly #failure: FailureHandler;
+
+  /** Creates a limiter; with no store, an in-process MemoryStore is used. */
+  constructor(options?: LimiterOptions) {
+    const o = objectOption('Limiter', options);
+    const store = o.store;
+    if (store !== undefined && (typeof store !== 'object' || store === null || typeof (store as Store).evaluate !== 'function')) {
+      throw new LimiterError(ErrorCodes.INVALID_OPTION, `Limiter option "store" must implement the Store interface, got ${describe(store)}`);
+    }
+    this.#store = (store as Store | undefined) ?? new MemoryStore();
+    this.#failure = new FailureHandler(
+      enumOption('Limiter', 'onStoreError', o.onStoreError, 'throw', ['throw', 'open', 'closed', 'local']),
+      integerOption('Limiter', 'failureCooldown', o.failureCooldown, 1000, 0),
+    );
+  }
+
+  /** The store in use. */
+  get store(): Store {
+    return this.#store;
+  }
+
+  /** Takes `cost` units (default 1) from `key`'s bucket, or nothing. Cost 0 is a peek. */
+  async allow(key: string, limit: Limit, options?: AllowOptions): Promise<LimitResult> {
+    const check = single(key, limit, options?.cost ?? 1, 'all');
+    return singleResult(key, limit, await this.#evaluate(check));
+  }
+
+  /** Takes as many units as are available, up to `n` (an integer >= 1). */
+  async allowAtMost(key: string, limit: Limit, n: number): Promise<LimitResult> {
+    const check = single(key, limit, n, 'atMost');
+    return singleResult(key, limit, await this.#evaluate(check));
+  }
+
+  /** Reports the state of `key` without taking anything or creating the key. */
+  peek(key: string, limit: Limit): Promise<LimitResult> {
+    return this.allow(key, limit, { cost: 0 });
+  }
+
+  /** Deletes the state of one key or several keys: their buckets are full again. */
+  async reset(key: string | readonly string[]): Promise<void> {
+    const keys = typeof key === 'string' ? [key] : Array.isArray(key) ? key : [key as unknown as string];
+    keys.forEach((k, i) => checkKey(k, typeof key === 'string' ? 'key' : `keys[${i}]`));
+    await this.#store.reset(keys);
+  }
+
+  /**
+   * Checks several (key, limit, cost) items at once, all-or-nothing, in one
+   * store call: if any item is denied, nothing is taken from any item.
+   */
+  async allowAll(items: readonly LimitItem[]): Promise<LimitResult> {
+    if (!Array.isArray(items) || items.length === 0) {
+      throw new LimiterError(ErrorCodes.INVALID_OPTION, `allowAll(items) needs a non-empty array of { key, limit, cost? }, got ${describe(items)}`);
+    }
+    const checkItems: CheckItem[] = items.map((item: LimitItem, i) => {
+      if (typeof item !== 'object' || item === null) {
+        throw new LimiterError(ErrorCodes.INVALID_OPTION, `items[${i}] must be an object { key, limit, cost? }, got ${describe(item)}`);
+      }
+      return toCheckItem(item.key, item.limit, item.cost ?? 1, `items[${i}].`, 0);
+    });
+    const outcome = await this.#evaluate({ mode: 'all', items: checkItems });
+    const results = items.map((item, i) => {
+      const o = outcome.items[i];
+      if (!o) throw new LimiterError(ErrorCodes.STORE, `store answered ${outcome.items.length} items for ${items.length}`);
+      return toItemResult(item.key, item.limit, o);
+    });
+    return compoundResult(results, outcome.allowed, outcome.reason);
+  }
+
+  /**
+   * Resolves with the allowed result once `cost` units could be taken.
+   * Rejects with ERR_ABORTED when `signal` aborts, and with ERR_WAIT_EXCEEDED
+   * when the cost can never pass or the next wait would pass `maxWait`.
+   */
+  async wait(key: string, limit: Limit, options?: WaitOptions): Promise<LimitResult> {
+    const o = objectOption('wait', options);
+    const maxWait = o.maxWait === undefined ? Infinity : checkMaxWait(o.maxWait);
+    const signal = o.signal as AbortSignal | undefined;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      throw new LimiterError(ErrorCodes.INVALID_OPTION, `wait option "signal" must be an AbortSignal, got ${describe(signal)}`);
+    }
+    const cost = (o.cost as number | undefined) ?? 1;
+    single(key, limit, cost, 'all'); // validate before the first call
+    const deadline = performance.now() + maxWait;
+    for (;;) {
+      throwIfAborted(signal);
+      const result = await this.allow(key, limit, { cost });
+      if (result.allowed) return result;
+      if (result.retryAfter === Infinity) {
+        throw new LimiterError(ErrorCodes.WAIT_EXCEEDED, `cost ${cost} exceeds the burst of the limit for ${JSON.stringify(key)}: it can never be allowed`);
+      }
+      const left = deadline - performance.now();
+      if (result.retryAfter > left) {
+        throw new LimiterError(
+          ErrorCodes.WAIT_EXCEEDED,
+          `waiting ${result.retryAfter} ms for ${JSON.stringify(key)} would pass maxWait ${maxWait} ms`,
+        );
+      }
+      await sleep(Math.max(1, result.retryAfter), signal);
+    }
+  }
+
+  async #evaluate(check: Check): Promise<CheckOutcome> {
+    return this.#failure.run(check, () => this.#store.evaluate(check));
+  }
+}
+
+function toCheckItem(key: unknown, limit: Limit, cost: unknown, prefix: string, minCost: number): CheckItem {
+  const k = checkKey(key, `${prefix}key`);
+  const resolved = resolveLimit(limit);
+  const c = checkCost(cost, resolved, `${prefix}${minCost === 1 ? 'n' : 'cost'}`, minCost);
+  return { key: k, interval: resolved.interval, burst: resolved.burst, cost: c };
+}
+
+function single(key: string, limit: Limit, cost: unknown, mode: 'all' | 'atMost'): Check {
+  return { mode, items: [toCheckItem(key, limit, cost, '', mode === 'atMost' ? 1 : 0)] };
+}
+
+function checkMaxWait(value: unknown): number {
+  if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
+    throw new LimiterError(ErrorCodes.INVALID_OPTION, `wait option "maxWait" must be a number of ms >= 0, got ${describe(value)}`);
+  }
+  return value;
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new LimiterError(ErrorCodes.ABORTED, 'wait was aborted', { cause: signal.reason });
+}

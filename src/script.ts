@@ -1,0 +1,49 @@
+/**
+ * Runs a Lua script by its SHA1 (EVALSHA), computed once on the client, and
+ * falls back to EVAL only when the server answers NOSCRIPT (script cache
+ * flushed, failover, new node). Any other error is surfaced, never replayed.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+
+/** The two commands a script runner needs; ioredis `Redis`, `Cluster` and pipelines fit. */
+export interface ScriptClient {
+  /** EVALSHA sha numkeys key... arg... */
+  evalsha(sha: string, numkeys: number, ...args: (string | number)[]): Promise<unknown>;
+  /** EVAL script numkeys key... arg... */
+  eval(script: string, numkeys: number, ...args: (string | number)[]): Promise<unknown>;
+}
+
+/** True when a Redis error reply is NOSCRIPT (the server does not hold the script). */
+export function isNoScript(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('NOSCRIPT');
+}
+
+/** A Lua script with its SHA1, run with EVALSHA and an EVAL fallback on NOSCRIPT only. */
+export class Script {
+  /** The script text sent on EVAL. */
+  readonly source: string;
+  /** Lowercase hex SHA1 of the source, as Redis computes it. */
+  readonly sha: string;
+
+  /** @param source - the Lua source */
+  constructor(source: string) {
+    this.source = source;
+    this.sha = createHash('sha1').update(source).digest('hex');
+  }
+
+  /** Loads a script from the package's `lua/` folder. */
+  static fromFile(name: string): Script {
+    return new Script(readFileSync(new URL(`../lua/${name}`, import.meta.url), 'utf8'));
+  }
+
+  /** Runs the script: EVALSHA first; EVAL once if and only if the reply is NOSCRIPT. */
+  async run(client: ScriptClient, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+    try {
+      return await client.evalsha(this.sha, keys.length, ...keys, ...args);
+    } catch (error) {
+      if (!isNoScript(error)) throw error;
+      return client.eval(this.source, keys.length, ...keys, ...args);
+    }
+  }
+}

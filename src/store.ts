@@ -3,6 +3,7 @@
  * atomically and resets keys. Two implementations ship: RedisStore (Lua
  * scripts in Redis) and MemoryStore (in-process, the embedded default).
  */
+import type { StoreHooks } from './telemetry/hooks.js';
 
 /** One (key, limit, cost) item of a check, in the integer form the algorithm uses. */
 export interface CheckItem {
@@ -68,6 +69,8 @@ export interface EvaluateOptions {
 
 /** A rate-limit store. Implement this to plug in another backend. */
 export interface Store {
+  /** Optional: receives the hooks a Limiter wants called (metrics, traces). */
+  instrument?(hooks: StoreHooks): void;
   /** Evaluates one check atomically. Rejects only on store failure (never on denial). */
   evaluate(check: Check, options?: EvaluateOptions): Promise<CheckOutcome>;
   /** Deletes the state of the given keys, so they start with a full bucket. */

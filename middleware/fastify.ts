@@ -1,0 +1,149 @@
+/**
+ * `tollgate/fastify`: the rate-limit plugin for Fastify 5, wrapped with
+ * fastify-plugin so it applies app-wide. Register it once, before the routes:
+ * every route is limited by the plugin options (unless `global: false`), a
+ * route's `config.rateLimit` object replaces them for that route (with its
+ * own buckets), and `config.rateLimit: false` exempts it. The check runs in
+ * the `onRequest` hook unless `hook` names a later one.
+ */
+import { createHash } from 'node:crypto';
+import type { FastifyPluginCallback, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
+import fp from 'fastify-plugin';
+import { ErrorCodes, LimiterError, describe } from '../src/errors.js';
+import { Limiter } from '../src/limiter.js';
+import { enumOption, objectOption } from '../src/options.js';
+import type { Store } from '../src/store.js';
+import { RateLimitCore } from './core.js';
+import { normalizeOptions } from './options.js';
+import { PROBLEM_CONTENT_TYPE } from './problem.js';
+import { isSfStringSafe } from './structured-fields.js';
+import type { RateLimitInfo, RateLimitOptions } from './types.js';
+
+/** Hooks the check can run in. */
+export type RateLimitHook = 'onRequest' | 'preParsing' | 'preValidation' | 'preHandler';
+
+/** Options of the plugin: the shared options plus where and whether it applies. */
+export interface FastifyRateLimitOptions extends RateLimitOptions<FastifyRequest, FastifyReply> {
+  /** The hook the check runs in. Default `"onRequest"`. */
+  readonly hook?: RateLimitHook;
+  /** Limit every route (true) or only routes with a `config.rateLimit` object (false). Default true. */
+  readonly global?: boolean;
+}
+
+/** A route's `config.rateLimit`: options that replace the plugin's for this route. */
+export type FastifyRouteRateLimitOptions = Omit<RateLimitOptions<FastifyRequest, FastifyReply>, 'store'> & {
+  /** A store for this route only (a new Limiter over it). */
+  readonly store?: Store;
+};
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the tollgate plugin once it has checked the request. */
+    rateLimit?: RateLimitInfo | null;
+  }
+  interface FastifyContextConfig {
+    /** Per-route rate-limit options, or `false` to exempt the route. */
+    rateLimit?: FastifyRouteRateLimitOptions | false;
+  }
+}
+
+const OWNER = 'tollgate fastify plugin';
+const HOOKS: readonly RateLimitHook[] = ['onRequest', 'preParsing', 'preValidation', 'preHandler'];
+const POLICY_OPTIONS = ['limit', 'limits', 'policy'] as const;
+
+type Core = RateLimitCore<FastifyRequest, FastifyReply>;
+type Done = (error?: Error) => void;
+
+function run(core: Core, request: FastifyRequest, reply: FastifyReply, done: Done): void {
+  core.check(request).then(
+    (decision) => {
+      if (decision === undefined) return done();
+      for (const [name, value] of decision.headers) reply.header(name, value);
+      if (!decision.block) return done();
+      const { handler } = core.options;
+      if (handler !== undefined) {
+        Promise.resolve()
+          .then(() => handler(request, reply, decision.info))
+          .catch((error: unknown) => reply.send(error));
+        return;
+      }
+      reply.code(429).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(core.problem(decision)));
+    },
+    (error: Error) => done(error),
+  );
+}
+
+function hookFor(core: Core, hook: RateLimitHook): unknown {
+  if (hook === 'preParsing') {
+    return (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: Error | null, payload?: unknown) => void) =>
+      run(core, request, reply, (error) => (error ? done(error) : done(null, payload)));
+  }
+  return (request: FastifyRequest, reply: FastifyReply, done: Done) => run(core, request, reply, done);
+}
+
+/** Default name of a route with its own config: distinct per route, so its buckets are its own. */
+function routeName(base: string, route: RouteOptions): string {
+  const method = Array.isArray(route.method) ? route.method.join(',') : String(route.method);
+  const name = `${base}@${method} ${route.url}`;
+  if (name.length <= 128 && isSfStringSafe(name)) return name;
+  return `${base}@${createHash('sha256').update(`${method} ${route.url}`).digest('base64url').slice(0, 22)}`;
+}
+
+function limiterOf(o: Record<string, unknown>): Limiter {
+  if (o.limiter !== undefined) return o.limiter as Limiter;
+  return new Limiter(o.store === undefined ? undefined : { store: o.store as Store });
+}
+
+const plugin: FastifyPluginCallback<FastifyRateLimitOptions> = (fastify, options, done) => {
+  const o = { ...objectOption(OWNER, options) };
+  const hook = enumOption(OWNER, 'hook', o.hook, 'onRequest', HOOKS);
+  if (o.global !== undefined && typeof o.global !== 'boolean') {
+    throw new LimiterError(ErrorCodes.INVALID_OPTION, `${OWNER} option "global" must be a boolean, got ${describe(o.global)}`);
+  }
+  const global = o.global !== false;
+  delete o.hook;
+  delete o.global;
+  const hasPolicy = POLICY_OPTIONS.some((k) => o[k] !== undefined);
+  // Validate everything now (with a placeholder policy when routes bring their own); every route shares the limiter.
+  const applies = global || hasPolicy;
+  const normalized = normalizeOptions<FastifyRequest, FastifyReply>(OWNER, (applies ? o : { ...o, limit: { rate: 1, period: 1000 } }) as FastifyRateLimitOptions);
+  const shared: Record<string, unknown> = { ...o, limiter: normalized.limiter };
+  delete shared.store;
+  const globalCore = applies ? new RateLimitCore(normalized) : undefined;
+
+  fastify.decorateRequest('rateLimit', null);
+  fastify.addHook('onRoute', (route) => {
+    const config = (route.config as { rateLimit?: unknown } | undefined)?.rateLimit;
+    if (config === false) return;
+    let core: Core | undefined;
+    if (config === undefined) {
+      if (!global) return;
+      core = globalCore;
+    } else {
+      const own = objectOption(`${OWNER} route config "rateLimit" of ${route.url}`, config);
+      const merged: Record<string, unknown> = { ...shared };
+      if (POLICY_OPTIONS.some((k) => own[k] !== undefined)) for (const k of POLICY_OPTIONS) delete merged[k];
+      Object.assign(merged, own);
+      if (own.store !== undefined || own.limiter !== undefined) merged.limiter = limiterOf(own);
+      delete merged.store;
+      const field = `${OWNER} route config "rateLimit" of ${route.url}`;
+      // A route with its own config has its own buckets, unless it names a namespace itself.
+      const namespace = own.name === undefined ? routeName(String(o.name ?? 'default'), route as RouteOptions) : undefined;
+      core = new RateLimitCore<FastifyRequest, FastifyReply>(normalizeOptions(field, merged, [], namespace));
+    }
+    if (core === undefined) return;
+    const r = route as unknown as Record<string, unknown>;
+    const existing = r[hook];
+    r[hook] = [hookFor(core, hook), ...(existing === undefined ? [] : Array.isArray(existing) ? existing : [existing])];
+  });
+  done();
+};
+
+/** The tollgate Fastify plugin: `await app.register(tollgate, { limit: perSecond(10) })`. */
+export const tollgate = fp(plugin, { fastify: '5.x', name: 'tollgate' });
+export default tollgate;
+
+export { ipKey, headerKey } from './keys.js';
+export type { IpKeyOptions, HeaderKeyOptions, KeyedRequest } from './keys.js';
+export type * from './types.js';
+export type { RateLimitProblem, ViolatedPolicy } from './problem.js';

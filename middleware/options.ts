@@ -1,0 +1,154 @@
+/**
+ * Validates the middleware options once, at construction: every invalid
+ * option throws a LimiterError (ERR_INVALID_OPTION, or ERR_INVALID_LIMIT for
+ * a bad limit) naming the option, the value and what is allowed.
+ */
+import { ErrorCodes, LimiterError, describe } from '../src/errors.js';
+import { Limiter } from '../src/limiter.js';
+import { integerOption, objectOption } from '../src/options.js';
+import type { Store } from '../src/store.js';
+import { type HttpHooks, noopHttpHooks } from '../src/telemetry/hooks.js';
+import { type IpRange, parseRange } from './ip.js';
+import { ipKey } from './keys.js';
+import { type CompiledPolicy, checkCostOption, checkKeyOption, checkName, compilePolicy } from './policy.js';
+import type { CostFunction, DenyHandler, KeyFunction, MaybePromise, PolicyDefinition, PolicyResolver, RateLimitOptions } from './types.js';
+
+/** The option names every adapter accepts. */
+export const COMMON_OPTIONS = [
+  'limiter', 'store', 'name', 'limit', 'limits', 'policy', 'policyKey', 'policyTtl', 'policyCacheSize', 'key', 'cost',
+  'standardHeaders', 'legacyHeaders', 'shadow', 'skip', 'allowList', 'failOpen', 'handler', 'problemType', 'hooks',
+] as const;
+
+/** Options after validation, with defaults applied. */
+export interface NormalizedOptions<Req, Res> {
+  /** The limiter. */
+  readonly limiter: Limiter;
+  /** Middleware name: default policy and limit name in headers and metrics. */
+  readonly name: string;
+  /** First segment of every key and the double-count guard's name (the name, or a per-route name). */
+  readonly namespace: string;
+  /** The compiled static policy, when `limit` or `limits` was given. */
+  readonly staticPolicy: CompiledPolicy<Req> | undefined;
+  /** The resolver, when `policy` was given. */
+  readonly resolver: PolicyResolver<Req> | undefined;
+  /** Cache key of resolved policies. */
+  readonly policyKey: ((req: Req) => string | undefined | null) | undefined;
+  /** TTL of resolved policies, ms. */
+  readonly policyTtl: number;
+  /** Most cached policies. */
+  readonly policyCacheSize: number;
+  /** Default key function. */
+  readonly key: KeyFunction<Req>;
+  /** Default cost. */
+  readonly cost: CostFunction<Req> | number;
+  /** Send the standard headers. */
+  readonly standardHeaders: boolean;
+  /** Send the legacy headers. */
+  readonly legacyHeaders: boolean;
+  /** Never block. */
+  readonly shadow: boolean;
+  /** Skip predicate. */
+  readonly skip: ((req: Req) => MaybePromise<boolean>) | undefined;
+  /** Parsed allow list (empty: none). */
+  readonly allowList: readonly IpRange[];
+  /** Allow on store errors. */
+  readonly failOpen: boolean;
+  /** Custom 429 handler. */
+  readonly handler: DenyHandler<Req, Res> | undefined;
+  /** Problem type URI. */
+  readonly problemType: string;
+  /** Metrics hooks. */
+  readonly hooks: HttpHooks;
+}
+
+function invalid(owner: string, name: string, value: unknown, allowed: string): LimiterError {
+  return new LimiterError(ErrorCodes.INVALID_OPTION, `${owner} option "${name}" must be ${allowed}, got ${describe(value)}`);
+}
+
+function booleanOption(owner: string, name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw invalid(owner, name, value, 'a boolean');
+  return value;
+}
+
+function functionOption<F>(owner: string, name: string, value: unknown): F | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'function') throw invalid(owner, name, value, 'a function');
+  return value as F;
+}
+
+function limiterOption(owner: string, limiter: unknown, store: unknown): Limiter {
+  if (limiter !== undefined && store !== undefined) {
+    throw new LimiterError(ErrorCodes.INVALID_OPTION, `${owner} options "limiter" and "store" cannot be used together: give the store to the Limiter`);
+  }
+  if (limiter === undefined) return new Limiter(store === undefined ? undefined : { store: store as Store });
+  if (!(limiter instanceof Limiter)) throw invalid(owner, 'limiter', limiter, 'a Limiter');
+  return limiter;
+}
+
+function hooksOption(owner: string, value: unknown): HttpHooks {
+  if (value === undefined) return noopHttpHooks;
+  if (typeof value !== 'object' || value === null || typeof (value as HttpHooks).onRequest !== 'function') {
+    throw invalid(owner, 'hooks', value, 'an object with an onRequest(result, policy) function');
+  }
+  return value as HttpHooks;
+}
+
+/**
+ * Validates `options` for adapter `owner`. `extra` lists adapter-specific
+ * option names that are allowed (and validated by the adapter); `namespace`
+ * overrides the key namespace (default: the name).
+ */
+export function normalizeOptions<Req, Res>(
+  owner: string,
+  options: RateLimitOptions<Req, Res> | undefined,
+  extra: readonly string[] = [],
+  namespace?: string,
+): NormalizedOptions<Req, Res> {
+  const o = objectOption(owner, options);
+  for (const k of Object.keys(o)) {
+    if (!(COMMON_OPTIONS as readonly string[]).includes(k) && !extra.includes(k)) {
+      throw new LimiterError(ErrorCodes.INVALID_OPTION, `${owner} option "${k}" is not known; known options: ${[...COMMON_OPTIONS, ...extra].join(', ')}`);
+    }
+  }
+  const name = o.name === undefined ? 'default' : checkName(o.name, `${owner} option "name"`);
+  const key = checkKeyOption<Req>(o.key, `${owner} option "key"`) ?? (ipKey() as KeyFunction<Req>);
+  const cost = checkCostOption<Req>(o.cost, `${owner} option "cost"`) ?? 1;
+  const given = (['limit', 'limits', 'policy'] as const).filter((k) => o[k] !== undefined);
+  if (given.length !== 1) {
+    throw new LimiterError(
+      ErrorCodes.INVALID_OPTION,
+      `${owner} needs exactly one of the options "limit", "limits" and "policy", got ${given.length === 0 ? 'none' : given.map((g) => `"${g}"`).join(' and ')}`,
+    );
+  }
+  const resolver = functionOption<PolicyResolver<Req>>(owner, 'policy', o.policy);
+  const staticPolicy =
+    resolver === undefined
+      ? compilePolicy({ limit: o.limit, limits: o.limits } as PolicyDefinition<Req>, { name, namespace: namespace ?? name, key, cost }, `${owner} options`)
+      : undefined;
+  const allowList = o.allowList;
+  if (allowList !== undefined && !Array.isArray(allowList)) throw invalid(owner, 'allowList', allowList, 'an array of IP addresses or CIDR ranges');
+  const problemType = o.problemType ?? 'about:blank';
+  if (typeof problemType !== 'string' || problemType.length === 0) throw invalid(owner, 'problemType', problemType, 'a non-empty URI string');
+  return {
+    limiter: limiterOption(owner, o.limiter, o.store),
+    name,
+    namespace: namespace ?? name,
+    staticPolicy,
+    resolver,
+    policyKey: functionOption(owner, 'policyKey', o.policyKey),
+    policyTtl: integerOption(owner, 'policyTtl', o.policyTtl, 10_000, 0),
+    policyCacheSize: integerOption(owner, 'policyCacheSize', o.policyCacheSize, 10_000, 1),
+    key,
+    cost,
+    standardHeaders: booleanOption(owner, 'standardHeaders', o.standardHeaders, true),
+    legacyHeaders: booleanOption(owner, 'legacyHeaders', o.legacyHeaders, false),
+    shadow: booleanOption(owner, 'shadow', o.shadow, false),
+    skip: functionOption(owner, 'skip', o.skip),
+    allowList: ((allowList as unknown[] | undefined) ?? []).map((r, i) => parseRange(r, `${owner} option "allowList[${i}]"`)),
+    failOpen: booleanOption(owner, 'failOpen', o.failOpen, false),
+    handler: functionOption(owner, 'handler', o.handler),
+    problemType,
+    hooks: hooksOption(owner, o.hooks),
+  };
+}

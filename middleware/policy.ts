@@ -1,0 +1,154 @@
+/**
+ * Policies: validates a policy definition (from options or from a resolver)
+ * once and compiles it into what each request needs: per limit its name,
+ * key and cost functions, key namespace, and the pre-serialized pieces of
+ * the `RateLimit-Policy` and `RateLimit` headers.
+ */
+import { ErrorCodes, LimiterError, describe } from '../src/errors.js';
+import { ceilDiv } from '../src/intmath.js';
+import { type Limit, resolveLimit } from '../src/limits.js';
+import { type KeyShape, keyShape } from './namespace.js';
+import { clampInteger, isSfStringSafe, serializeInteger, serializeString } from './structured-fields.js';
+import type { CostFunction, KeyFunction, LimitSpec, PolicyDefinition } from './types.js';
+
+/** One limit of a compiled policy. */
+export interface CompiledLimit<Req> {
+  /** Name shown in headers and problem details. */
+  readonly name: string;
+  /** The limit. */
+  readonly limit: Limit;
+  /** Burst (the `q` of RateLimit-Policy). */
+  readonly quota: number;
+  /** Seconds to refill the whole burst, rounded up (the `w` of RateLimit-Policy). */
+  readonly window: number;
+  /** Picks the request's key. */
+  readonly key: KeyFunction<Req>;
+  /** The request's cost. */
+  readonly cost: CostFunction<Req> | number;
+  /** Namespace of this limit's storage keys. */
+  readonly shape: KeyShape;
+  /** `"<name>";r=`: the start of this limit's RateLimit list item. */
+  readonly stateStart: string;
+}
+
+/** A validated policy, ready for requests. */
+export interface CompiledPolicy<Req> {
+  /** Policy name (metrics, keys). */
+  readonly name: string;
+  /** The limits, checked all-or-nothing. */
+  readonly limits: readonly CompiledLimit<Req>[];
+  /** The whole `RateLimit-Policy` field value. */
+  readonly policyHeader: string;
+}
+
+/** What a policy inherits from the middleware options. */
+export interface PolicyDefaults<Req> {
+  /** The middleware's name: the default policy name. */
+  readonly name: string;
+  /** First key segment: the middleware's name, or a per-route name. */
+  readonly namespace: string;
+  /** Default key function. */
+  readonly key: KeyFunction<Req>;
+  /** Default cost. */
+  readonly cost: CostFunction<Req> | number;
+}
+
+function invalid(field: string, value: unknown, allowed: string): LimiterError {
+  return new LimiterError(ErrorCodes.INVALID_OPTION, `${field} must be ${allowed}, got ${describe(value)}`);
+}
+
+/** Checks a name used in headers and keys: non-empty printable ASCII, at most 128 characters. */
+export function checkName(value: unknown, field: string): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 128 || !isSfStringSafe(value)) {
+    throw invalid(field, value, 'a non-empty string of at most 128 printable ASCII characters');
+  }
+  return value;
+}
+
+/** Checks a cost option: an integer >= 0 or a function. */
+export function checkCostOption<Req>(value: unknown, field: string): CostFunction<Req> | number | undefined {
+  if (value === undefined || typeof value === 'function') return value as CostFunction<Req> | undefined;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw invalid(field, value, 'an integer >= 0 or a function (req) => cost');
+  return value;
+}
+
+/** Checks a key option: a function. */
+export function checkKeyOption<Req>(value: unknown, field: string): KeyFunction<Req> | undefined {
+  if (value === undefined || typeof value === 'function') return value as KeyFunction<Req> | undefined;
+  throw invalid(field, value, 'a function (req) => key');
+}
+
+function isLimitSpec<Req>(value: Limit | LimitSpec<Req>): value is LimitSpec<Req> {
+  return typeof value === 'object' && value !== null && 'limit' in value;
+}
+
+function checkLimit(value: unknown, field: string): Limit {
+  if (typeof value !== 'object' || value === null) throw invalid(field, value, 'a limit { rate, period, burst? } such as perSecond(10)');
+  try {
+    resolveLimit(value as Limit);
+  } catch (error) {
+    if (error instanceof LimiterError) throw new LimiterError(error.code, `${field}: ${error.message}`, { cause: error });
+    throw error;
+  }
+  return value as Limit;
+}
+
+/**
+ * Validates and compiles a policy definition. `field` names it in errors
+ * (e.g. `rateLimit options` or `policy(req) result`).
+ */
+export function compilePolicy<Req>(definition: PolicyDefinition<Req>, defaults: PolicyDefaults<Req>, field: string): CompiledPolicy<Req> {
+  if (typeof definition !== 'object' || definition === null) throw invalid(field, definition, 'an object { name?, scope?, limit | limits, key?, cost? }');
+  const name = definition.name === undefined ? defaults.name : checkName(definition.name, `${field} "name"`);
+  const scope = definition.scope === undefined ? undefined : checkScope(definition.scope, `${field} "scope"`);
+  const key = checkKeyOption<Req>(definition.key, `${field} "key"`) ?? defaults.key;
+  const cost = checkCostOption<Req>(definition.cost, `${field} "cost"`) ?? defaults.cost;
+  const { limit, limits } = definition;
+  if ((limit === undefined) === (limits === undefined)) {
+    throw new LimiterError(ErrorCodes.INVALID_OPTION, `${field} needs exactly one of "limit" and "limits", got ${limit === undefined ? 'neither' : 'both'}`);
+  }
+  const entries: [string, Limit, KeyFunction<Req>, CostFunction<Req> | number][] = [];
+  if (limit !== undefined) {
+    const l = checkLimit(limit, `${field} "limit"`);
+    entries.push([l.name === undefined ? name : checkName(l.name, `${field} "limit.name"`), l, key, cost]);
+  } else {
+    if (typeof limits !== 'object' || limits === null || Array.isArray(limits) || Object.keys(limits).length === 0) {
+      throw invalid(`${field} "limits"`, limits, 'a non-empty object of named limits { user: perSecond(10), ... }');
+    }
+    for (const [limitName, value] of Object.entries(limits)) {
+      const f = `${field} "limits.${limitName}"`;
+      checkName(limitName, `${field} limit name`);
+      if (isLimitSpec(value)) {
+        entries.push([
+          limitName,
+          checkLimit(value.limit, `${f}.limit`),
+          checkKeyOption<Req>(value.key, `${f}.key`) ?? key,
+          checkCostOption<Req>(value.cost, `${f}.cost`) ?? cost,
+        ]);
+      } else {
+        entries.push([limitName, checkLimit(value, f), key, cost]);
+      }
+    }
+  }
+  const compound = entries.length > 1;
+  const compiled = entries.map(([limitName, l, k, c]): CompiledLimit<Req> => {
+    const resolved = resolveLimit(l);
+    return {
+      name: limitName,
+      limit: l,
+      quota: clampInteger(resolved.burst),
+      window: clampInteger(ceilDiv(resolved.tolerance, 1_000_000)),
+      key: k,
+      cost: c,
+      shape: keyShape(defaults.namespace, name, scope, limitName, compound),
+      stateStart: `${serializeString(limitName)};r=`,
+    };
+  });
+  const policyHeader = compiled.map((c) => `${serializeString(c.name)};q=${serializeInteger(c.quota)};w=${serializeInteger(c.window)}`).join(', ');
+  return { name, limits: compiled, policyHeader };
+}
+
+function checkScope(value: unknown, field: string): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 256) throw invalid(field, value, 'a non-empty string of at most 256 characters');
+  return value;
+}

@@ -1,0 +1,132 @@
+/**
+ * The public option and result types shared by the Express middleware and
+ * the Fastify plugin. `Req` is the framework's request type and `Res` its
+ * response (Express `Response`, Fastify `FastifyReply`).
+ */
+import type { Limit } from '../src/limits.js';
+import type { Limiter } from '../src/limiter.js';
+import type { LimitResult } from '../src/result.js';
+import type { Store } from '../src/store.js';
+import type { HttpHooks } from '../src/telemetry/hooks.js';
+
+/** Something that may be awaited. */
+export type MaybePromise<T> = T | Promise<T>;
+
+/**
+ * Returns the key a limit counts against for this request (client IP, user
+ * id, API key...). `undefined`, `null` or `""` means the limit does not
+ * apply to this request.
+ */
+export type KeyFunction<Req> = (req: Req) => MaybePromise<string | undefined | null>;
+
+/** Returns the units a request takes (an integer >= 0; 0 only peeks). */
+export type CostFunction<Req> = (req: Req) => MaybePromise<number>;
+
+/** One named limit of a policy, with its own key and cost when they differ from the policy's. */
+export interface LimitSpec<Req> {
+  /** The limit, e.g. `perSecond(10)`. */
+  readonly limit: Limit;
+  /** Key for this limit. Default: the policy's `key`. */
+  readonly key?: KeyFunction<Req>;
+  /** Cost for this limit. Default: the policy's `cost`. */
+  readonly cost?: CostFunction<Req> | number;
+}
+
+/** Named limits, checked all-or-nothing: `{ user: perSecond(10), tenant: { limit: perDay(10_000), key } }`. */
+export type LimitMap<Req> = Readonly<Record<string, Limit | LimitSpec<Req>>>;
+
+/** What a policy resolver returns for a request: the limits that apply to it. */
+export interface PolicyDefinition<Req> {
+  /** Policy name, used in keys and metrics (e.g. the tenant's plan). Default: the middleware's `name`. */
+  readonly name?: string;
+  /**
+   * Separates this policy's keys from every other scope's (e.g. the tenant id):
+   * two tenants never share a bucket even when their keys are equal. In Redis
+   * Cluster all keys of a scope live in one slot.
+   */
+  readonly scope?: string;
+  /** A single limit (exactly one of `limit` and `limits`). */
+  readonly limit?: Limit;
+  /** Several named limits, checked all-or-nothing. */
+  readonly limits?: LimitMap<Req>;
+  /** Key of the limits that have none of their own. Default: the middleware's `key`. */
+  readonly key?: KeyFunction<Req>;
+  /** Cost of the limits that have none of their own. Default: the middleware's `cost`. */
+  readonly cost?: CostFunction<Req> | number;
+}
+
+/** Resolves the policy of a request (e.g. from the tenant's plan). `undefined`/`null` leaves the request unlimited. */
+export type PolicyResolver<Req> = (req: Req) => MaybePromise<PolicyDefinition<Req> | undefined | null>;
+
+/** One limit as applied to a request. */
+export interface AppliedLimit {
+  /** The limit's name, as in the headers. */
+  readonly name: string;
+  /** The namespaced key the limiter counted against. */
+  readonly key: string;
+  /** The limit. */
+  readonly limit: Limit;
+  /** Units requested. */
+  readonly cost: number;
+}
+
+/** The outcome of the middleware for one request: `req.rateLimit` / `request.rateLimit`. */
+export interface RateLimitInfo {
+  /** The policy that applied. */
+  readonly policy: string;
+  /** The limiter's decision (in shadow mode the request passes even when this is false). */
+  readonly allowed: boolean;
+  /** True when the middleware runs in shadow mode. */
+  readonly shadow: boolean;
+  /** The limits applied, in order; aligned with `result.items` for compound checks. */
+  readonly limits: readonly AppliedLimit[];
+  /** The limiter's result (remaining, retryAfter, resetAfter in ms; per-item results for compound checks). */
+  readonly result: LimitResult;
+}
+
+/** Replaces the default 429 response. Headers are already set; the handler must send the response. */
+export type DenyHandler<Req, Res> = (req: Req, res: Res, info: RateLimitInfo) => MaybePromise<void>;
+
+/** Options shared by `rateLimit()` (Express) and the Fastify plugin. */
+export interface RateLimitOptions<Req, Res> {
+  /** The limiter to use. Default: a new Limiter over `store` (or a MemoryStore). */
+  readonly limiter?: Limiter;
+  /** Store of the default limiter (not together with `limiter`). Default: a MemoryStore. */
+  readonly store?: Store;
+  /** Name of this middleware: namespaces its keys and its double-count guard. Default `"default"`. */
+  readonly name?: string;
+  /** A single limit (exactly one of `limit`, `limits` and `policy`). */
+  readonly limit?: Limit;
+  /** Several named limits checked all-or-nothing. */
+  readonly limits?: LimitMap<Req>;
+  /** Resolves the policy per request (per-tenant plans). */
+  readonly policy?: PolicyResolver<Req>;
+  /** Cache key for resolved policies (e.g. the API key). Without it the resolver runs on every request. */
+  readonly policyKey?: (req: Req) => string | undefined | null;
+  /** ms a resolved policy is reused. Default 10,000. */
+  readonly policyTtl?: number;
+  /** Most resolved policies cached. Default 10,000. */
+  readonly policyCacheSize?: number;
+  /** Key of every limit without its own. Default: the client IP grouped by subnet, `ipKey()`. */
+  readonly key?: KeyFunction<Req>;
+  /** Units per request. Default 1. */
+  readonly cost?: CostFunction<Req> | number;
+  /** Send `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers-10). Default true. */
+  readonly standardHeaders?: boolean;
+  /** Send `X-RateLimit-Limit`, `-Remaining`, `-Reset`. Default false. */
+  readonly legacyHeaders?: boolean;
+  /** Evaluate, set headers and record metrics, but never block. Default false. */
+  readonly shadow?: boolean;
+  /** Requests for which this returns true are not limited. */
+  readonly skip?: (req: Req) => MaybePromise<boolean>;
+  /** Client IPs or CIDR ranges that are never limited, e.g. `["10.0.0.0/8", "::1"]`. */
+  readonly allowList?: readonly string[];
+  /** On a store error the limiter throws: allow the request (true) or pass the error to the framework (false). Default false. */
+  readonly failOpen?: boolean;
+  /** Replaces the default 429 problem+json response. */
+  readonly handler?: DenyHandler<Req, Res>;
+  /** The `type` URI of the problem+json body. Default `"about:blank"`. */
+  readonly problemType?: string;
+  /** Metrics hooks; default: the OpenTelemetry HTTP hooks when available, else none. */
+  readonly hooks?: HttpHooks;
+}

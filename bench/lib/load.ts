@@ -1,0 +1,96 @@
+/**
+ * Closed-loop load generator: C workers, each awaiting its check before
+ * issuing the next, until a fixed duration or a fixed count is reached
+ * (whichever comes first). Records per-check latency and Node CPU time.
+ */
+import { percentile } from './stats.js';
+
+/** What to run and for how long. */
+export interface LoadOptions {
+  /** In-flight checks (workers). */
+  readonly concurrency: number;
+  /** Stop issuing after this many ms. */
+  readonly durationMs: number;
+  /** Stop issuing after this many checks. */
+  readonly maxChecks: number;
+  /** Picks the key of the next check. */
+  readonly nextKey: () => string;
+  /** Runs one check; resolves true when allowed, false when denied. */
+  readonly check: (key: string) => Promise<boolean>;
+  /** Latency buffer to reuse (at least `maxChecks` long); allocated when absent. */
+  readonly buffer?: Float64Array;
+}
+
+/** What a load run measured. */
+export interface LoadResult {
+  /** Checks completed (allowed + denied + errors). */
+  readonly checks: number;
+  /** Checks that were allowed. */
+  readonly allowed: number;
+  /** Checks that were denied. */
+  readonly denied: number;
+  /** Checks that threw. */
+  readonly errors: number;
+  /** The first error thrown, if any. */
+  readonly firstError?: unknown;
+  /** Wall time from the first issue to the last completion, ms. */
+  readonly elapsedMs: number;
+  /** checks / elapsed seconds. */
+  readonly checksPerSec: number;
+  /** Median latency, ms. */
+  readonly p50Ms: number;
+  /** 99th percentile latency, ms. */
+  readonly p99Ms: number;
+  /** Node process CPU (user + system) used during the run, µs. */
+  readonly nodeCpuUs: number;
+}
+
+/** Runs a closed loop of `concurrency` workers; see {@link LoadOptions}. */
+export async function runLoad(options: LoadOptions): Promise<LoadResult> {
+  const { concurrency, durationMs, maxChecks, nextKey, check } = options;
+  const latencies = options.buffer && options.buffer.length >= maxChecks ? options.buffer : new Float64Array(maxChecks);
+  let issued = 0;
+  let done = 0;
+  let allowed = 0;
+  let denied = 0;
+  let errors = 0;
+  let firstError: unknown;
+  const cpu0 = process.cpuUsage();
+  const start = performance.now();
+  const end = start + durationMs;
+
+  const worker = async (): Promise<void> => {
+    while (issued < maxChecks && performance.now() < end) {
+      issued += 1;
+      const key = nextKey();
+      const t0 = performance.now();
+      try {
+        if (await check(key)) allowed += 1;
+        else denied += 1;
+      } catch (error) {
+        errors += 1;
+        firstError ??= error;
+      }
+      latencies[done] = performance.now() - t0;
+      done += 1;
+    }
+  };
+
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const elapsedMs = performance.now() - start;
+  const cpu = process.cpuUsage(cpu0);
+  const p50Ms = percentile(latencies, done, 50);
+  const p99Ms = percentile(latencies, done, 99);
+  return {
+    checks: done,
+    allowed,
+    denied,
+    errors,
+    ...(errors > 0 ? { firstError } : {}),
+    elapsedMs,
+    checksPerSec: elapsedMs > 0 ? (done * 1000) / elapsedMs : NaN,
+    p50Ms,
+    p99Ms,
+    nodeCpuUs: cpu.user + cpu.system,
+  };
+}

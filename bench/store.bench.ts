@@ -1,0 +1,245 @@
+/**
+ * Store benchmark (issue 3): tollgate's RedisStore (through Limiter.allow)
+ * against rate-limiter-flexible (RateLimiterRedis + ioredis, with and without
+ * inMemoryBlockOnConsumed) and a naive one-EVALSHA-per-check GCRA client, all
+ * in the same run on a throwaway Redis this process starts and stops.
+ *
+ * Uniform random keys over 10,000 ids; closed loops of C = 1, 64, 512 checks
+ * in flight; profiles "all pass" and "nearly all denied" (5 per 60 s after a
+ * warm-up that exhausts every key). Libraries are interleaved within each
+ * round; figures are medians of the rounds and ratios are taken within a round.
+ * Also measures the cost of denied keys from 1k to 100k held locally.
+ *
+ * Flags: --quick (under 2 minutes), --rounds=N, --pool=N (tollgate pool.size),
+ * --no-deny-cache. Writes bench/results/store.{json,md,svg}.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { type BenchLimit, type ContenderSpec, type TollgateSettings, naive, rlf, rlfBlock, tollgate } from './lib/contenders.js';
+import { type ScalingRow, measureLevel } from './lib/deny-scaling.js';
+import { runLoad } from './lib/load.js';
+import { type BenchRedis, commandDelta, startBenchRedis } from './lib/redis.js';
+import {
+  type ProfileId,
+  type RunRecord,
+  evaluateTargets,
+  mainTable,
+  passChart,
+  redisCpuTable,
+  scalingTable,
+  summarize,
+  summarizeScaling,
+  targetsList,
+} from './lib/store-report.js';
+
+const args = process.argv.slice(2);
+/** The value of `--name=value`, '' for a bare `--name`, undefined when absent. */
+function flag(name: string): string | undefined {
+  const arg = args.find((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+  return arg === undefined ? undefined : arg.slice(name.length + 3);
+}
+const quick = flag('quick') !== undefined;
+const intFlag = (name: string): number | undefined => {
+  const v = flag(name);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be an integer >= 1, got ${JSON.stringify(v)}`);
+  return n;
+};
+
+/** Durations and counts: every measurement stops at a fixed time or count, whichever comes first. */
+const config = {
+  rounds: intFlag('rounds') ?? 3,
+  keys: 10_000,
+  concurrency: [1, 64, 512],
+  runMs: quick ? 500 : 3000,
+  warmMs: quick ? 150 : 400,
+  maxChecks: quick ? 1_000_000 : 4_000_000,
+  scaling: {
+    rounds: quick ? 1 : 3,
+    levels: [1_000, 10_000, 100_000],
+    insertMax: quick ? 2_000 : 10_000,
+    insertMs: quick ? 1_000 : 2_500,
+    lookupMs: quick ? 300 : 1_000,
+    fillMs: quick ? 15_000 : 30_000,
+    concurrency: 64,
+  },
+};
+
+const settings: TollgateSettings = {
+  timeoutMs: 5_000,
+  ...(intFlag('pool') !== undefined ? { poolSize: intFlag('pool') } : {}),
+  ...(flag('no-deny-cache') !== undefined ? { denyCache: false } : {}),
+};
+
+const PROFILES: Record<ProfileId, { limit: BenchLimit; libs: ContenderSpec[] }> = {
+  // A limit so high that nothing is denied (each key sees well under 1,000 checks/s).
+  pass: { limit: { rate: 1_000_000_000, periodMs: 60_000 }, libs: [tollgate(settings), rlf, naive] },
+  // 5 per 60 s; every key is exhausted by the warm-up.
+  deny: { limit: { rate: 5, periodMs: 60_000 }, libs: [tollgate(settings), rlf, rlfBlock, naive] },
+};
+
+const ids = Array.from({ length: config.keys }, (_, i) => `user:${i}`);
+const randomKey = (): string => ids[(Math.random() * ids.length) | 0] as string;
+const buffer = new Float64Array(config.maxChecks);
+
+function rotate<T>(list: readonly T[], by: number): T[] {
+  const k = by % list.length;
+  return [...list.slice(k), ...list.slice(0, k)];
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+/** One measured run on a flushed Redis. */
+async function measure(redis: BenchRedis, round: number, profile: ProfileId, concurrency: number, spec: ContenderSpec): Promise<RunRecord> {
+  const { limit } = PROFILES[profile];
+  await redis.flush();
+  const c = await spec.create(redis, limit);
+  try {
+    if (profile === 'deny') {
+      // Exhaust every key: take the whole burst, then one denied check (which
+      // also lets a local deny cache / block list learn the key).
+      let next = 0;
+      const warm = await runLoad({
+        concurrency: 64,
+        durationMs: 60_000,
+        maxChecks: ids.length,
+        nextKey: () => ids[next++] as string,
+        check: async (k) => {
+          await c.check(k, limit.rate);
+          return c.check(k);
+        },
+        buffer,
+      });
+      if (warm.errors > 0) throw warm.firstError;
+    }
+    await runLoad({ concurrency, durationMs: config.warmMs, maxChecks: config.maxChecks, nextKey: randomKey, check: (k) => c.check(k), buffer });
+    const before = await redis.counters();
+    const r = await runLoad({ concurrency, durationMs: config.runMs, maxChecks: config.maxChecks, nextKey: randomKey, check: (k) => c.check(k), buffer });
+    const after = await redis.counters();
+    const reached = commandDelta(before, after, c.perCheckCommand).calls;
+    const evalsha = commandDelta(before, after, 'evalsha');
+    const evalCmd = commandDelta(before, after, 'eval');
+    const scriptCalls = evalsha.calls + evalCmd.calls;
+    const per100k = (us: number): number => (r.checks > 0 ? (us / r.checks) * 100 : NaN); // µs/check * 100k / 1000 = ms per 100k
+    return {
+      round,
+      profile,
+      concurrency,
+      lib: spec.id,
+      checks: r.checks,
+      denied: r.denied,
+      errors: r.errors,
+      ...(r.errors > 0 ? { firstError: errorText(r.firstError) } : {}),
+      elapsedMs: r.elapsedMs,
+      checksPerSec: r.checksPerSec,
+      p50Ms: r.p50Ms,
+      p99Ms: r.p99Ms,
+      nodeCpuMsPer100k: per100k(r.nodeCpuUs),
+      redisCpuMsPer100k: per100k(after.cpuUs - before.cpuUs),
+      reachedRedis: r.checks > 0 ? reached / r.checks : NaN,
+      scriptCalls,
+      checksPerScriptCall: scriptCalls > 0 ? reached / scriptCalls : NaN,
+      scriptUsPerCheck: reached > 0 ? (evalsha.usec + evalCmd.usec) / reached : NaN,
+    };
+  } finally {
+    await c.close();
+  }
+}
+
+function gitHead(): string {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+const started = performance.now();
+const redis = await startBenchRedis();
+const runs: RunRecord[] = [];
+const scalingRows: ScalingRow[] = [];
+let tollgateNotes = '';
+try {
+  const version = /redis_version:(\S+)/.exec(await redis.info('server'))?.[1] ?? 'unknown';
+  console.log(`redis-server ${version} on 127.0.0.1:${redis.port}; ${quick ? 'quick' : 'full'} run, ${config.rounds} rounds, ${config.runMs} ms per measurement`);
+  {
+    const probe = await PROFILES.pass.libs[0]!.create(redis, PROFILES.pass.limit);
+    tollgateNotes = probe.notes;
+    await probe.close();
+    console.log(`tollgate: ${tollgateNotes}`);
+  }
+
+  for (let round = 1; round <= config.rounds; round += 1) {
+    for (const profile of ['pass', 'deny'] as const) {
+      for (const concurrency of config.concurrency) {
+        for (const spec of rotate(PROFILES[profile].libs, round - 1 + concurrency)) {
+          const rec = await measure(redis, round, profile, concurrency, spec);
+          runs.push(rec);
+          const err = rec.errors > 0 ? `  ${rec.errors} errors, first: ${rec.firstError}` : '';
+          console.log(
+            `round ${round} ${profile.padEnd(4)} C=${String(concurrency).padEnd(3)} ${spec.id.padEnd(9)} ${Math.round(rec.checksPerSec).toString().padStart(8)} checks/s  p50 ${rec.p50Ms.toFixed(3)} ms  p99 ${rec.p99Ms.toFixed(3)} ms${err}`,
+          );
+        }
+      }
+    }
+  }
+
+  const scalingLibs = [tollgate(settings), rlfBlock];
+  for (let round = 1; round <= config.scaling.rounds; round += 1) {
+    for (const level of config.scaling.levels) {
+      for (const spec of rotate(scalingLibs, round + level)) {
+        const row = await measureLevel(redis, spec, PROFILES.deny.limit, level, { ...config.scaling, buffer });
+        scalingRows.push(row);
+        console.log(
+          `denied keys ${String(row.level).padStart(6)} ${spec.id.padEnd(9)} insert ${Math.round(row.insertPerSec)}/s (${row.insertCpuUs.toFixed(1)} µs CPU each)  lookup ${Math.round(row.lookupPerSec)}/s (${(row.lookupLocal * 100).toFixed(1)}% local)`,
+        );
+      }
+    }
+  }
+} finally {
+  await redis.stop();
+}
+
+const summary = summarize(runs);
+const scaling = summarizeScaling(scalingRows);
+const targets = evaluateTargets(summary, scaling);
+const totalSec = (performance.now() - started) / 1000;
+const meta = {
+  date: new Date().toISOString(),
+  mode: quick ? 'quick' : 'full',
+  commit: gitHead(),
+  node: process.version,
+  cpus: cpus().length,
+  loadavg: loadavg(),
+  rounds: config.rounds,
+  config,
+  tollgate: tollgateNotes,
+  seconds: Math.round(totalSec),
+};
+
+const setup =
+  `${meta.mode} run of ${meta.date.slice(0, 10)} (commit ${meta.commit}), Node ${meta.node}, ${meta.cpus} cores shared with other work, ` +
+  `one Redis on loopback; ${config.rounds} rounds of ${config.runMs} ms per measurement, libraries interleaved, medians; ` +
+  `ratios (in parentheses) are to rate-limiter-flexible in the same round (all pass) and to rate-limiter-flexible + inMemoryBlockOnConsumed (nearly all denied). ` +
+  `Keys uniform over ${config.keys.toLocaleString('en-US')} ids; C = checks in flight (closed loop). tollgate: ${tollgateNotes}.`;
+
+const md =
+  `### Store benchmark\n\n${setup}\n\n${mainTable(summary)}\n` +
+  `#### Redis CPU per check (all pass)\n\n${redisCpuTable(summary)}\n` +
+  `#### Denied keys held locally: insert and lookup cost\n\n` +
+  `An insert is a check that Redis denies for the first time, so the local cache/list takes the key (round trip included); a lookup is a check on a key already held. C = ${config.scaling.concurrency}.\n\n` +
+  `${scalingTable(scaling)}\n#### Targets (issue 3)\n\n${targetsList(targets)}`;
+
+mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+writeFileSync(new URL('./results/store.json', import.meta.url), `${JSON.stringify({ meta, summary, scaling, targets, runs, scalingRuns: scalingRows }, null, 2)}\n`);
+writeFileSync(new URL('./results/store.md', import.meta.url), md);
+writeFileSync(
+  new URL('./results/store.svg', import.meta.url),
+  passChart(summary, `${meta.mode} run, ${config.rounds} rounds, medians; ratios to rate-limiter-flexible in the same round; ${meta.cpus} shared cores`),
+);
+console.log(`\n${md}`);
+console.log(`store bench finished in ${totalSec.toFixed(0)} s; wrote bench/results/store.{json,md,svg}`);

@@ -16,9 +16,11 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
+import { resolveLimit } from '../src/index.js';
 import { type BenchLimit, type ContenderSpec, type TollgateSettings, naive, rlf, rlfBlock, tollgate } from './lib/contenders.js';
 import { type ScalingRow, measureLevel } from './lib/deny-scaling.js';
 import { runLoad } from './lib/load.js';
+import { type ScriptCostRow, measureScriptCost } from './lib/script-cost.js';
 import { type BenchRedis, commandDelta, startBenchRedis } from './lib/redis.js';
 import {
   type ProfileId,
@@ -28,8 +30,10 @@ import {
   passChart,
   redisCpuTable,
   scalingTable,
+  scriptCostTable,
   summarize,
   summarizeScaling,
+  summarizeScriptCost,
   targetsList,
 } from './lib/store-report.js';
 
@@ -64,6 +68,13 @@ const config = {
     lookupMs: quick ? 300 : 1_000,
     fillMs: quick ? 15_000 : 30_000,
     concurrency: 64,
+  },
+  scriptCost: {
+    rounds: quick ? 1 : 3,
+    sizes: [1, 8, 32, 128, 512],
+    inFlight: 8,
+    durationMs: quick ? 400 : 1_500,
+    warmMs: quick ? 100 : 300,
   },
 };
 
@@ -162,6 +173,7 @@ const started = performance.now();
 const redis = await startBenchRedis();
 const runs: RunRecord[] = [];
 const scalingRows: ScalingRow[] = [];
+const scriptRows: ScriptCostRow[] = [];
 let tollgateNotes = '';
 try {
   const version = /redis_version:(\S+)/.exec(await redis.info('server'))?.[1] ?? 'unknown';
@@ -188,6 +200,16 @@ try {
     }
   }
 
+  const passLimit = PROFILES.pass.limit;
+  const passInterval = resolveLimit({ rate: passLimit.rate, period: passLimit.periodMs }).interval;
+  for (let round = 1; round <= config.scriptCost.rounds; round += 1) {
+    const rows = await measureScriptCost(redis, rotate([naive, rlf], round), passLimit, passInterval, { ...config.scriptCost, keys: config.keys });
+    scriptRows.push(...rows);
+    for (const r of rows) {
+      console.log(`script ${r.script.padEnd(17)} batch ${String(r.batch).padStart(3)}  ${Math.round(r.checksPerSec)} checks/s  Redis CPU ${r.redisCpuUs.toFixed(2)} µs/check  script ${r.scriptUs.toFixed(2)} µs/check`);
+    }
+  }
+
   const scalingLibs = [tollgate(settings), rlfBlock];
   for (let round = 1; round <= config.scaling.rounds; round += 1) {
     for (const level of config.scaling.levels) {
@@ -206,6 +228,7 @@ try {
 
 const summary = summarize(runs);
 const scaling = summarizeScaling(scalingRows);
+const scriptCost = summarizeScriptCost(scriptRows);
 const targets = evaluateTargets(summary, scaling);
 const totalSec = (performance.now() - started) / 1000;
 const meta = {
@@ -229,13 +252,16 @@ const setup =
 
 const md =
   `### Store benchmark\n\n${setup}\n\n${mainTable(summary)}\n` +
-  `#### Redis CPU per check (all pass)\n\n${redisCpuTable(summary)}\n` +
+  `#### Redis CPU per check through each library (all pass)\n\n${redisCpuTable(summary)}\n` +
+  `#### Redis CPU per check: tollgate's script in batches vs per-call scripts\n\n` +
+  `Script calls sent directly (tollgate's batches built with its own codec), ${config.scriptCost.inFlight} calls in flight, limit never reached.\n\n` +
+  `${scriptCostTable(scriptCost)}\n` +
   `#### Denied keys held locally: insert and lookup cost\n\n` +
   `An insert is a check that Redis denies for the first time, so the local cache/list takes the key (round trip included); a lookup is a check on a key already held. C = ${config.scaling.concurrency}.\n\n` +
   `${scalingTable(scaling)}\n#### Targets (issue 3)\n\n${targetsList(targets)}`;
 
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-writeFileSync(new URL('./results/store.json', import.meta.url), `${JSON.stringify({ meta, summary, scaling, targets, runs, scalingRuns: scalingRows }, null, 2)}\n`);
+writeFileSync(new URL('./results/store.json', import.meta.url), `${JSON.stringify({ meta, summary, scaling, scriptCost, targets, runs, scalingRuns: scalingRows, scriptCostRuns: scriptRows }, null, 2)}\n`);
 writeFileSync(new URL('./results/store.md', import.meta.url), md);
 writeFileSync(
   new URL('./results/store.svg', import.meta.url),

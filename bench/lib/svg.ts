@@ -43,7 +43,7 @@ export function compact(value: number): string {
   const abs = Math.abs(value);
   if (abs >= 1e6) return `${(value / 1e6).toFixed(abs >= 1e7 ? 1 : 2)}M`;
   if (abs >= 1e3) return `${(value / 1e3).toFixed(abs >= 1e4 ? 0 : 1)}k`;
-  return value.toFixed(abs >= 10 ? 0 : 1);
+  return value.toFixed(abs >= 10 || Number.isInteger(value) ? 0 : 1);
 }
 
 /** A round step for about `count` ticks up to `max`. */

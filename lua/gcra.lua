@@ -113,8 +113,8 @@ local function load(k, pending)
     local stored = redis.call('GET', k)
     if stored then
       tat = tonumber(stored)
-      if tat == nil or tat ~= math.floor(tat) then
-        return nil, 'stored TAT at ' .. k .. ' is not an integer'
+      if tat == nil or tat ~= math.floor(tat) or tat >= LIMIT then
+        return nil, 'stored TAT at ' .. k .. ' is not an integer below 2^53'
       end
     else
       tat = now

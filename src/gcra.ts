@@ -2,7 +2,8 @@
  * The GCRA decision in TypeScript, a line-for-line twin of lua/gcra.lua. The
  * in-process store runs it; tests hold both to the same answers.
  */
-import { floorDiv } from './intmath.js';
+import { ErrorCodes, LimiterError } from './errors.js';
+import { MAX_SAFE, floorDiv } from './intmath.js';
 import type { Check, ItemOutcome } from './store.js';
 
 /** Storage the algorithm reads and writes: TATs in integer µs by key. */
@@ -28,6 +29,12 @@ export function evaluateGcra(check: Check, now: number, state: TatState): { allo
     const tat = (usePending ? pending.get(key) : undefined) ?? state.get(key) ?? now;
     return tat < now ? now : tat;
   };
+  for (const item of check.items) {
+    // The script's argument check: every value the algorithm forms stays below 2^53.
+    if (now + item.interval * item.burst + item.cost * item.interval >= MAX_SAFE) {
+      throw new LimiterError(ErrorCodes.OVERFLOW, `now ${now} µs + T * B + n * T (T ${item.interval} µs, B ${item.burst}, n ${item.cost}) must stay below 2^53; nothing was written`);
+    }
+  }
   const drafts: Draft[] = [];
   let all = true;
   for (const item of check.items) {

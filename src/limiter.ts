@@ -12,9 +12,10 @@ import { enumOption, integerOption, objectOption } from './options.js';
 import { type LimitResult, compoundResult, singleResult, toItemResult } from './result.js';
 import { sleep } from './sleep.js';
 import type { Check, CheckItem, CheckOutcome, Store } from './store.js';
+import { type CheckLimits, Instrumentation, type TelemetryOptions, storeType, telemetryOptions } from './telemetry/instrumentation.js';
 
 /** Options of {@link Limiter}. */
-export interface LimiterOptions {
+export interface LimiterOptions extends TelemetryOptions {
   /** Where state lives. Default: a new in-process {@link MemoryStore}. */
   readonly store?: Store;
   /**
@@ -25,6 +26,11 @@ export interface LimiterOptions {
   readonly onStoreError?: FailurePolicy;
   /** After a store failure, ms during which `open`/`closed`/`local` answer without trying the store. Default 1000. */
   readonly failureCooldown?: number;
+  /**
+   * `false` turns OpenTelemetry metrics and spans off for this limiter (and its store).
+   * Default true: reports to `meterProvider`/`tracerProvider`, or the global ones.
+   */
+  readonly telemetry?: boolean;
 }
 
 /** Options of {@link Limiter.allow}. */
@@ -55,6 +61,7 @@ export interface WaitOptions extends AllowOptions {
 export class Limiter {
   readonly #store: Store;
   readonly #failure: FailureHandler;
+  readonly #telemetry: Instrumentation | undefined;
 
   /** Creates a limiter; with no store, an in-process MemoryStore is used. */
   constructor(options?: LimiterOptions) {
@@ -68,6 +75,9 @@ export class Limiter {
       enumOption('Limiter', 'onStoreError', o.onStoreError, 'throw', ['throw', 'open', 'closed', 'local']),
       integerOption('Limiter', 'failureCooldown', o.failureCooldown, 1000, 0),
     );
+    const telemetry = telemetryOptions('Limiter', o);
+    this.#telemetry = telemetry.enabled ? new Instrumentation(telemetry, storeType(this.#store)) : undefined;
+    if (this.#telemetry) this.#store.instrument?.(this.#telemetry.storeHooks);
   }
 
   /** The store in use. */
@@ -78,13 +88,13 @@ export class Limiter {
   /** Takes `cost` units (default 1) from `key`'s bucket, or nothing. Cost 0 is a peek. */
   async allow(key: string, limit: Limit, options?: AllowOptions): Promise<LimitResult> {
     const check = single(key, limit, options?.cost ?? 1, 'all');
-    return singleResult(key, limit, await this.#evaluate(check));
+    return singleResult(key, limit, await this.#evaluate(check, limit));
   }
 
   /** Takes as many units as are available, up to `n` (an integer >= 1). */
   async allowAtMost(key: string, limit: Limit, n: number): Promise<LimitResult> {
     const check = single(key, limit, n, 'atMost');
-    return singleResult(key, limit, await this.#evaluate(check));
+    return singleResult(key, limit, await this.#evaluate(check, limit));
   }
 
   /** Reports the state of `key` without taking anything or creating the key. */
@@ -113,7 +123,7 @@ export class Limiter {
       }
       return toCheckItem(item.key, item.limit, item.cost ?? 1, `items[${i}].`, 0);
     });
-    const outcome = await this.#evaluate({ mode: 'all', items: checkItems });
+    const outcome = await this.#evaluate({ mode: 'all', items: checkItems }, items);
     const results = items.map((item, i) => {
       const o = outcome.items[i];
       if (!o) throw new LimiterError(ErrorCodes.STORE, `store answered ${outcome.items.length} items for ${items.length}`);
@@ -155,8 +165,9 @@ export class Limiter {
     }
   }
 
-  async #evaluate(check: Check): Promise<CheckOutcome> {
-    return this.#failure.run(check, () => this.#store.evaluate(check));
+  async #evaluate(check: Check, limits: CheckLimits): Promise<CheckOutcome> {
+    const run = (): Promise<CheckOutcome> => this.#failure.run(check, () => this.#store.evaluate(check));
+    return this.#telemetry === undefined ? run() : this.#telemetry.observe(limits, check.items.length, run);
   }
 }
 

@@ -7,22 +7,46 @@
 /** Hooks a store calls. Installed with `Store.instrument(hooks)`. */
 export interface StoreHooks {
   /**
-   * Called when a check enters the store, in the caller's async context.
-   * Returns an opaque token (e.g. the active trace context) that is handed back in {@link onBatch}.
+   * Called when a check enters the store, in the caller's async context:
+   * synchronously inside `evaluate`, before its first `await`. Returns an
+   * opaque token (the check's span context) that is handed back in {@link onBatch}.
    */
   captureContext(): unknown;
   /**
    * Called when one script call carrying `size` checks is sent. `contexts`
-   * holds the tokens captured for those checks. Returns a function to call
-   * once the call has settled, with the error if it failed.
+   * holds the tokens captured for those checks. `target` (optional) says
+   * which server and command the call goes to, for the client span.
+   * Returns a function to call once the call has settled, with the error if it failed.
    */
-  onBatch(size: number, contexts: readonly unknown[]): (error?: unknown) => void;
+  onBatch(size: number, contexts: readonly unknown[], target?: BatchTarget): (error?: unknown) => void;
   /** Called when the local deny cache answered a check without a round trip. */
   onCacheHit(): void;
   /** Called with +1 when a check starts waiting on the store and -1 when it settles. */
   onPending(delta: number): void;
-  /** Called once per store error, with its LimiterError code. */
+  /**
+   * Called once per error the store raises, with its LimiterError code: once
+   * per failed script call (not once per check in it), and once per check that
+   * failed on its own (its deadline passed, no connection, an error reply in its slot).
+   */
   onStoreError(code: string): void;
+}
+
+/**
+ * Where a store's script call goes, reported with {@link StoreHooks.onBatch}
+ * so the client span carries the database semantic-convention attributes.
+ * Every field is optional; never put credentials or keys in any of them.
+ */
+export interface BatchTarget {
+  /** The command sent, e.g. `EVALSHA` (`db.operation.name`). Default `EVALSHA`. */
+  readonly operation?: string;
+  /** The SHA1 digest of the Lua script run (`db.stored_procedure.name`). */
+  readonly procedure?: string;
+  /** Host name or address from the client configuration (`server.address`). */
+  readonly serverAddress?: string;
+  /** Server port (`server.port`). */
+  readonly serverPort?: number;
+  /** Database index selected on the connection, as a string (`db.namespace`). */
+  readonly namespace?: string;
 }
 
 /** Result of an HTTP request seen by the middleware, modelled on `aspnetcore.rate_limiting.requests`. */

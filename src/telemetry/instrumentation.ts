@@ -1,0 +1,175 @@
+/**
+ * The OpenTelemetry instrumentation of one Limiter: wraps each check to time
+ * it, count its outcome and trace it, and builds the StoreHooks its store
+ * calls. Providers are resolved at every check (a pointer compare when
+ * nothing changed), so an SDK registered after the limiter was made is
+ * picked up, and with no SDK registered a check costs two global lookups.
+ */
+import { type MeterProvider, type TracerProvider, metrics } from '@opentelemetry/api';
+import { ErrorCodes, LimiterError, describe } from '../errors.js';
+import type { Limit } from '../limits.js';
+import { MemoryStore } from '../memory-store.js';
+import { RedisStore } from '../redis-store.js';
+import type { CheckOutcome, Store } from '../store.js';
+import type { StoreHooks } from './hooks.js';
+import { type SourceSlot, type StoreType, type TollgateMetrics, addPending, metricsFor, slotIndex } from './meter.js';
+import { Tracing, captureSpanContext } from './tracing.js';
+
+/** Telemetry options of a Limiter (see LimiterOptions). */
+export interface TelemetryOptions {
+  /** Where metrics go. Default: the global meter provider, looked up at every check. */
+  readonly meterProvider?: MeterProvider;
+  /** Where spans go. Default: the global tracer provider. */
+  readonly tracerProvider?: TracerProvider;
+  /** Make check and store spans only under a recording parent span. Default true. */
+  readonly requireParentSpan?: boolean;
+}
+
+/** What a check is limited by: one limit, or the items of a compound check. */
+export type CheckLimits = Limit | readonly { readonly limit: Limit }[];
+
+/** Validated telemetry options; `enabled` false when `telemetry: false` was given. */
+export interface ResolvedTelemetryOptions extends TelemetryOptions {
+  /** False when telemetry was turned off. */
+  readonly enabled: boolean;
+  /** Whether spans need a recording parent. */
+  readonly requireParentSpan: boolean;
+}
+
+/** Validates the telemetry options of `owner`; throws ERR_INVALID_OPTION naming the option. */
+export function telemetryOptions(owner: string, o: Record<string, unknown>): ResolvedTelemetryOptions {
+  const invalid = (name: string, value: unknown, allowed: string): LimiterError =>
+    new LimiterError(ErrorCodes.INVALID_OPTION, `${owner} option "${name}" must be ${allowed}, got ${describe(value)}`);
+  const { telemetry, meterProvider, tracerProvider, requireParentSpan } = o;
+  if (telemetry !== undefined && typeof telemetry !== 'boolean') throw invalid('telemetry', telemetry, 'a boolean');
+  if (meterProvider !== undefined && !hasMethod(meterProvider, 'getMeter')) {
+    throw invalid('meterProvider', meterProvider, 'an OpenTelemetry MeterProvider (an object with getMeter())');
+  }
+  if (tracerProvider !== undefined && !hasMethod(tracerProvider, 'getTracer')) {
+    throw invalid('tracerProvider', tracerProvider, 'an OpenTelemetry TracerProvider (an object with getTracer())');
+  }
+  if (requireParentSpan !== undefined && typeof requireParentSpan !== 'boolean') throw invalid('requireParentSpan', requireParentSpan, 'a boolean');
+  return {
+    enabled: telemetry !== false,
+    requireParentSpan: requireParentSpan !== false,
+    ...(meterProvider === undefined ? {} : { meterProvider: meterProvider as MeterProvider }),
+    ...(tracerProvider === undefined ? {} : { tracerProvider: tracerProvider as TracerProvider }),
+  };
+}
+
+function hasMethod(value: unknown, name: string): boolean {
+  return typeof value === 'object' && value !== null && typeof (value as Record<string, unknown>)[name] === 'function';
+}
+
+/** The kind of a store, for `tollgate.store.type`. */
+export function storeType(store: Store): StoreType {
+  if (store instanceof RedisStore) return 'redis';
+  if (store instanceof MemoryStore) return 'memory';
+  return 'custom';
+}
+
+/** The limit name reported for a check: the limit's name, or the named items of a compound check joined by `,`. */
+export function limitName(limits: CheckLimits): string | undefined {
+  if (!Array.isArray(limits)) return (limits as Limit).name;
+  let name: string | undefined;
+  for (const item of limits as readonly { readonly limit: Limit }[]) {
+    const n = item.limit.name;
+    if (n !== undefined) name = name === undefined ? n : `${name},${n}`;
+  }
+  return name;
+}
+
+const SLOT_OF: Readonly<Record<string, number>> = {
+  redis: slotIndex('redis'),
+  cache: slotIndex('cache'),
+  memory: slotIndex('memory'),
+};
+const POLICY_SLOT: Readonly<Record<string, number>> = {
+  open: slotIndex('open' satisfies SourceSlot),
+  closed: slotIndex('closed'),
+  local: slotIndex('local'),
+};
+const MEMORY_SLOT = slotIndex('memory');
+const noop = (): void => undefined;
+
+/** Times, counts and traces the checks of one limiter, and instruments its store. */
+export class Instrumentation {
+  readonly #meterProvider: MeterProvider | undefined;
+  readonly #tracing: Tracing;
+  readonly #store: StoreType;
+  #meterFrom: MeterProvider | undefined;
+  #metrics: TollgateMetrics | null = null;
+  /** The hooks to hand to `store.instrument()`. */
+  readonly storeHooks: StoreHooks;
+
+  /** @param options - validated telemetry options; @param store - the kind of the limiter's store */
+  constructor(options: ResolvedTelemetryOptions, store: StoreType) {
+    this.#meterProvider = options.meterProvider;
+    this.#tracing = new Tracing(options.tracerProvider, options.requireParentSpan);
+    this.#store = store;
+    this.storeHooks = {
+      captureContext: captureSpanContext,
+      onBatch: (size, contexts, target) => {
+        this.#resolveMetrics()?.recordBatch(store, size);
+        return this.#tracing.startBatch(size, contexts, target, store) ?? noop;
+      },
+      onCacheHit: () => this.#resolveMetrics()?.countCacheHit(store),
+      onPending: (delta) => addPending(store, delta),
+      onStoreError: (code) => this.#resolveMetrics()?.countStoreError(store, code),
+    };
+  }
+
+  /** Runs one check through `call`, timing, counting and tracing it when an SDK is there. */
+  observe(limits: CheckLimits, items: number, call: () => Promise<CheckOutcome>): Promise<CheckOutcome> {
+    const m = this.#resolveMetrics();
+    const traced = this.#tracing.wantsCheckSpan();
+    if (m === null && !traced) return call();
+    const name = limitName(limits);
+    const span = traced ? this.#tracing.startCheck(name, items) : undefined;
+    if (m === null && span === undefined) return call();
+    return this.#observed(m, span, name, call);
+  }
+
+  async #observed(
+    m: TollgateMetrics | null,
+    span: ReturnType<Tracing['startCheck']>,
+    name: string | undefined,
+    call: () => Promise<CheckOutcome>,
+  ): Promise<CheckOutcome> {
+    const start = m === null ? 0 : performance.now();
+    let outcome: CheckOutcome;
+    try {
+      outcome = await (span === undefined ? call() : this.#tracing.run(span, call));
+    } catch (error) {
+      if (m !== null) {
+        const cell = m.errorCell(name ?? '', error instanceof LimiterError ? error.code : '_OTHER');
+        cell.count += 1;
+        m.duration.record((performance.now() - start) / 1000, cell.durationAttributes);
+      }
+      if (span !== undefined) this.#tracing.failCheck(span, error);
+      throw error;
+    }
+    if (m !== null) {
+      const slot = outcome.reason === undefined ? (SLOT_OF[outcome.source] ?? MEMORY_SLOT) : (POLICY_SLOT[outcome.reason] ?? MEMORY_SLOT);
+      const cell = m.checkCell(name ?? '', outcome.allowed, slot);
+      cell.count += 1;
+      m.duration.record((performance.now() - start) / 1000, cell.durationAttributes);
+    }
+    if (span !== undefined) this.#tracing.endCheck(span, outcome);
+    return outcome;
+  }
+
+  /** The kind of store instrumented. */
+  get storeType(): StoreType {
+    return this.#store;
+  }
+
+  #resolveMetrics(): TollgateMetrics | null {
+    const provider = this.#meterProvider ?? metrics.getMeterProvider();
+    if (provider !== this.#meterFrom) {
+      this.#meterFrom = provider;
+      this.#metrics = metricsFor(provider);
+    }
+    return this.#metrics;
+  }
+}

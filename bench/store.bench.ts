@@ -175,6 +175,7 @@ const runs: RunRecord[] = [];
 const scalingRows: ScalingRow[] = [];
 const scriptRows: ScriptCostRow[] = [];
 let tollgateNotes = '';
+let scalingNotes = '';
 try {
   const version = /redis_version:(\S+)/.exec(await redis.info('server'))?.[1] ?? 'unknown';
   console.log(`redis-server ${version} on 127.0.0.1:${redis.port}; ${quick ? 'quick' : 'full'} run, ${config.rounds} rounds, ${config.runMs} ms per measurement`);
@@ -210,7 +211,14 @@ try {
     }
   }
 
-  const scalingLibs = [tollgate(settings), rlfBlock];
+  // rate-limiter-flexible's block list is unbounded; give tollgate's cache room for every denied key too.
+  const maxLevel = Math.max(...config.scaling.levels) + config.scaling.insertMax;
+  const scalingLibs = [tollgate({ ...settings, ...(settings.denyCache === false ? {} : { denyCacheEntries: maxLevel }) }), rlfBlock];
+  {
+    const probe = await scalingLibs[0]!.create(redis, PROFILES.deny.limit);
+    scalingNotes = probe.notes;
+    await probe.close();
+  }
   for (let round = 1; round <= config.scaling.rounds; round += 1) {
     for (const level of config.scaling.levels) {
       for (const spec of rotate(scalingLibs, round + level)) {
@@ -241,6 +249,7 @@ const meta = {
   rounds: config.rounds,
   config,
   tollgate: tollgateNotes,
+  tollgateScaling: scalingNotes,
   seconds: Math.round(totalSec),
 };
 
@@ -257,7 +266,7 @@ const md =
   `Script calls sent directly (tollgate's batches built with its own codec), ${config.scriptCost.inFlight} calls in flight, limit never reached.\n\n` +
   `${scriptCostTable(scriptCost)}\n` +
   `#### Denied keys held locally: insert and lookup cost\n\n` +
-  `An insert is a check that Redis denies for the first time, so the local cache/list takes the key (round trip included); a lookup is a check on a key already held. C = ${config.scaling.concurrency}.\n\n` +
+  `An insert is a check that Redis denies for the first time, so the local cache/list takes the key (round trip included); a lookup is a check on a key already held. C = ${config.scaling.concurrency}. tollgate: ${scalingNotes}; rate-limiter-flexible's block list is unbounded, and is preloaded (its inserts scan the whole list, so filling 100k keys through consume() would take minutes).\n\n` +
   `${scalingTable(scaling)}\n#### Targets (issue 3)\n\n${targetsList(targets)}`;
 
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });

@@ -21,8 +21,10 @@ export interface BenchLimit {
 export interface TollgateSettings {
   /** `pool.size` for a store that owns its connections; undefined = the store's default. */
   readonly poolSize?: number;
-  /** `denyCache` option; undefined = the store's default. */
-  readonly denyCache?: boolean;
+  /** `false` turns the deny cache off; undefined = the store's default. */
+  readonly denyCache?: false;
+  /** `denyCache.maxEntries`; undefined = the store's default. Ignored when the cache is off. */
+  readonly denyCacheEntries?: number;
   /** `timeout` (ms) per store call. */
   readonly timeoutMs: number;
 }
@@ -66,7 +68,8 @@ export type ContenderId = 'tollgate' | 'rlf' | 'rlf-block' | 'naive';
  */
 export function createTollgateStore(redis: BenchRedis, settings: TollgateSettings): { store: RedisStore; mode: string; close(): Promise<void> } {
   const extra: Record<string, unknown> = { timeout: settings.timeoutMs };
-  if (settings.denyCache !== undefined) extra.denyCache = settings.denyCache;
+  if (settings.denyCache === false) extra.denyCache = false;
+  else if (settings.denyCacheEntries !== undefined) extra.denyCache = { maxEntries: settings.denyCacheEntries };
   const pooled: Record<string, unknown> = { url: redis.url, ...extra };
   if (settings.poolSize !== undefined) pooled.pool = { size: settings.poolSize };
   try {
@@ -88,6 +91,11 @@ export function createTollgateStore(redis: BenchRedis, settings: TollgateSetting
   };
 }
 
+function denyCacheNote(settings: TollgateSettings): string {
+  if (settings.denyCache === false) return ', denyCache off';
+  return settings.denyCacheEntries === undefined ? '' : `, denyCache.maxEntries ${settings.denyCacheEntries}`;
+}
+
 /** tollgate: RedisStore through Limiter.allow. */
 export function tollgate(settings: TollgateSettings): ContenderSpec {
   return {
@@ -103,7 +111,7 @@ export function tollgate(settings: TollgateSettings): ContenderSpec {
         close,
         redisKey: (key) => prefix + key,
         perCheckCommand: 'get',
-        notes: `RedisStore ${mode}${settings.denyCache === undefined ? '' : `, denyCache ${settings.denyCache}`}`,
+        notes: `RedisStore ${mode}${denyCacheNote(settings)}`,
       };
     },
   };

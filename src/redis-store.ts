@@ -1,26 +1,87 @@
 /**
  * RedisStore: checks decided by lua/gcra.lua inside Redis, atomically, on the
  * server's clock (or a client clock when `now` is given).
+ *
+ * Throughput comes from three parts, each in its own module: the connections
+ * (pool.ts: the caller's client, or a pool the store owns), in-flight
+ * batching with deadlines and bounded waiting (batcher.ts: checks issued
+ * while calls are out travel together in one script call), and the local
+ * deny cache (deny-cache.ts: checks Redis would certainly deny are answered
+ * without a round trip, exactly as Redis would). This file wires them up.
  */
-import type { Redis } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
+import { type BatchOp, Batcher } from './batcher.js';
 import { type Clock, checkClockOption, readClock } from './clock.js';
+import { monotonicMicros } from './deadline.js';
+import { DenyCache, EXACT_CLOCK, SERVER_CLOCK, type TimeAnchor } from './deny-cache.js';
 import { ErrorCodes, LimiterError, describe } from './errors.js';
-import { objectOption } from './options.js';
+import { integerOption, objectOption } from './options.js';
+import { type Lane, type LaneClient, Pool } from './pool.js';
 import { decodeBatch, encodeBatch } from './redis-codec.js';
 import { Script } from './script.js';
-import type { Check, CheckOutcome, Store } from './store.js';
+import type { Check, CheckOutcome, EvaluateOptions, Store } from './store.js';
+import { type StoreHooks, noopStoreHooks } from './telemetry/hooks.js';
 
 /** The GCRA script, loaded once per process. */
 export const gcraScript = Script.fromFile('gcra.lua');
 
-/** Options of {@link RedisStore}. */
+/** Connection pool options of {@link RedisStore}. */
+export interface RedisPoolOptions {
+  /**
+   * Connections the store opens (with `url`/`redis`), and the most script
+   * calls in flight at once (also with `client`, all on that one connection). Default 2.
+   */
+  readonly size?: number;
+  /** Most checks waiting for a free call slot; beyond it a check fails at once with ERR_POOL_TIMEOUT. Default 10,000. */
+  readonly maxPending?: number;
+  /** Most ms a check waits for a free call slot before failing with ERR_POOL_TIMEOUT. Default: `timeout`. */
+  readonly acquireTimeout?: number;
+}
+
+/** Batching options of {@link RedisStore}. */
+export interface RedisBatchOptions {
+  /** Most checks in one script call. Default 128; 1 turns batching off. */
+  readonly maxSize?: number;
+  /** Most keys (check items) in one script call. Default 1024; a check with more travels alone. */
+  readonly maxKeys?: number;
+}
+
+/** Local deny cache options of {@link RedisStore}. */
+export interface DenyCacheOptions {
+  /** Most keys remembered. Default 10,000. */
+  readonly maxEntries?: number;
+}
+
+/** Options of {@link RedisStore}: give either `client`, or `url` and/or `redis`. */
 export interface RedisStoreOptions {
   /** An ioredis client you own (the store never closes it). */
-  readonly client: Redis;
+  readonly client?: Redis;
+  /** A redis:// URL: the store opens and owns `pool.size` connections (closed by close()). */
+  readonly url?: string;
+  /** ioredis options for the connections the store opens (with or without `url`). */
+  readonly redis?: RedisOptions;
   /** Prefix of every Redis key the store writes. Default `"tollgate:"`. */
   readonly prefix?: string;
   /** Client clock in integer µs. Default: the Redis server's `TIME`. */
   readonly now?: Clock;
+  /** Deadline of every store call in ms: a check not answered in time fails with ERR_TIMEOUT. Default 1000. */
+  readonly timeout?: number;
+  /** Connection pool and waiting bounds. */
+  readonly pool?: RedisPoolOptions;
+  /** Batching bounds. */
+  readonly batch?: RedisBatchOptions;
+  /** The local deny cache (SPEC section 8); `false` turns it off. On by default. */
+  readonly denyCache?: false | DenyCacheOptions;
+}
+
+/** Counters describing a store's current load, for diagnostics and benchmarks. */
+export interface RedisStoreStats {
+  /** Checks waiting for a call slot. */
+  readonly pending: number;
+  /** Script calls in flight. */
+  readonly inFlight: number;
+  /** Keys held by the local deny cache (0 when it is off). */
+  readonly cached: number;
 }
 
 /** Wraps anything a Redis call threw into a LimiterError (code ERR_STORE unless already typed). */
@@ -30,25 +91,52 @@ export function toStoreError(error: unknown): LimiterError {
   return new LimiterError(ErrorCodes.STORE, `Redis call failed: ${message}`, { cause: error });
 }
 
+/** Defaults of {@link RedisStoreOptions}. */
+export const REDIS_STORE_DEFAULTS = {
+  timeout: 1000,
+  poolSize: 2,
+  maxPending: 10_000,
+  batchMaxSize: 128,
+  batchMaxKeys: 1024,
+  denyCacheMaxEntries: 10_000,
+} as const;
+
+interface CheckOp extends BatchOp {
+  readonly check: Check;
+}
+
 /** A store whose decisions are made by Lua scripts running atomically in Redis. */
 export class RedisStore implements Store {
-  readonly #client: Redis;
   readonly #prefix: string;
   readonly #clock: Clock | undefined;
+  readonly #timeout: number;
+  readonly #pool: Pool;
+  readonly #batcher: Batcher<CheckOp, CheckOutcome | true>;
+  readonly #cache: DenyCache | undefined;
+  #hooks: StoreHooks = noopStoreHooks;
+  #closing: Promise<void> | undefined;
 
-  /** Creates a store over an ioredis client; throws ERR_INVALID_OPTION on a bad option. */
+  /** Creates a store; throws ERR_INVALID_OPTION on a bad option. */
   constructor(options: RedisStoreOptions) {
     const o = objectOption('RedisStore', options);
-    const client = o.client as Redis | undefined;
-    if (typeof client !== 'object' || client === null || typeof client.evalsha !== 'function') {
-      throw new LimiterError(ErrorCodes.INVALID_OPTION, `RedisStore option "client" must be an ioredis client, got ${describe(client)}`);
-    }
     if (o.prefix !== undefined && typeof o.prefix !== 'string') {
-      throw new LimiterError(ErrorCodes.INVALID_OPTION, `RedisStore option "prefix" must be a string, got ${describe(o.prefix)}`);
+      throw invalid('prefix', o.prefix, 'a string');
     }
-    this.#client = client;
     this.#prefix = (o.prefix as string | undefined) ?? 'tollgate:';
     this.#clock = checkClockOption('RedisStore', o.now);
+    const timeout = integerOption('RedisStore', 'timeout', o.timeout, REDIS_STORE_DEFAULTS.timeout, 1);
+    this.#timeout = timeout;
+    const pool = objectOption('RedisStore "pool"', o.pool);
+    const size = integerOption('RedisStore', 'pool.size', pool.size, REDIS_STORE_DEFAULTS.poolSize, 1, 64);
+    const maxPending = integerOption('RedisStore', 'pool.maxPending', pool.maxPending, REDIS_STORE_DEFAULTS.maxPending, 1);
+    const acquireTimeout = integerOption('RedisStore', 'pool.acquireTimeout', pool.acquireTimeout, timeout, 0);
+    const batch = objectOption('RedisStore "batch"', o.batch);
+    const maxSize = integerOption('RedisStore', 'batch.maxSize', batch.maxSize, REDIS_STORE_DEFAULTS.batchMaxSize, 1, 100_000);
+    const maxKeys = integerOption('RedisStore', 'batch.maxKeys', batch.maxKeys, REDIS_STORE_DEFAULTS.batchMaxKeys, 1, 1_000_000);
+    this.#cache = makeCache(o.denyCache, this.#clock !== undefined);
+    this.#pool = makePool(o, size, timeout);
+    this.#batcher = new Batcher(this.#pool, this.#execute, { maxInFlight: size, maxSize, maxKeys, maxPending, acquireTimeout, timeout });
+    this.#pool.onChange(() => this.#batcher.dispatch());
   }
 
   /** The key prefix in use. */
@@ -56,35 +144,166 @@ export class RedisStore implements Store {
     return this.#prefix;
   }
 
-  /** Evaluates one check with one script call. */
-  async evaluate(check: Check): Promise<CheckOutcome> {
-    const now = this.#clock ? readClock(this.#clock) : undefined;
-    const { keys, args } = encodeBatch([check], this.#prefix, now);
-    let reply: unknown;
-    try {
-      reply = await gcraScript.run(this.#client, keys, args);
-    } catch (error) {
-      throw toStoreError(error);
-    }
-    const [outcome] = decodeBatch(reply, [check]);
-    if (outcome === undefined) throw new LimiterError(ErrorCodes.STORE, 'empty reply from the tollgate script');
-    if (outcome instanceof LimiterError) throw outcome;
-    return outcome;
+  /** Current load: checks waiting, calls in flight, keys in the deny cache. */
+  get stats(): RedisStoreStats {
+    return { pending: this.#batcher.pending, inFlight: this.#batcher.inFlight, cached: this.#cache?.size ?? 0 };
   }
 
-  /** Deletes the keys' state in Redis. */
+  /** Installs the hooks to call (see src/telemetry/hooks.ts). */
+  instrument(hooks: StoreHooks): void {
+    this.#hooks = hooks;
+    this.#batcher.instrument(hooks);
+  }
+
+  /**
+   * Evaluates one check: locally when the deny cache knows Redis would deny
+   * it, otherwise in Redis, batched with the checks issued while calls are in flight.
+   */
+  evaluate(check: Check, options?: EvaluateOptions): Promise<CheckOutcome> {
+    let keys: string[];
+    try {
+      keys = checkShape(check);
+      const cache = this.#cache;
+      if (cache !== undefined && this.#closing === undefined) {
+        const hit = cache.answer(check, this.#clock ? readClock(this.#clock) : monotonicMicros());
+        if (hit) {
+          this.#hooks.onCacheHit();
+          return Promise.resolve(hit);
+        }
+      }
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#batcher.submit({ keys, solo: false, check }, options?.signal) as Promise<CheckOutcome>;
+  }
+
+  /** Deletes the keys' state in Redis (after any check on them issued before), and drops them from the deny cache. */
   async reset(keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return;
+    const list = [...keys];
+    this.#cache?.suppress(list);
     try {
-      // One DEL per key: keys may live in different cluster slots.
-      await Promise.all(keys.map((key) => this.#client.del(this.#prefix + key)));
-    } catch (error) {
-      throw toStoreError(error);
+      await this.#batcher.submit({ keys: list, solo: true, check: RESET });
+    } finally {
+      this.#cache?.release(list);
     }
   }
 
-  /** The client is the caller's: closing the store leaves it open. */
+  /**
+   * Stops taking checks (those still waiting fail with ERR_CLOSED; those in
+   * flight settle) and closes the connections the store opened. A client
+   * passed as `client` is left open.
+   */
   close(): Promise<void> {
-    return Promise.resolve();
+    if (this.#closing === undefined) {
+      this.#batcher.close();
+      this.#cache?.clear();
+      this.#closing = this.#pool.close(this.#timeout);
+    }
+    return this.#closing;
   }
+
+  readonly #execute = async (lane: Lane, ops: readonly CheckOp[]): Promise<(CheckOutcome | true | LimiterError)[]> => {
+    if (ops[0]?.check === RESET) {
+      try {
+        // One DEL per key: keys may live in different cluster slots.
+        await Promise.all((ops[0] as CheckOp).keys.map((key) => lane.client.del(this.#prefix + key)));
+      } catch (error) {
+        throw toStoreError(error);
+      }
+      return [true];
+    }
+    const checks = ops.map((op) => op.check);
+    const now = this.#clock ? readClock(this.#clock) : undefined;
+    const { keys, args } = encodeBatch(checks, this.#prefix, now);
+    const sentAt = monotonicMicros();
+    let reply: unknown;
+    try {
+      reply = await gcraScript.run(lane.client, keys, args);
+    } catch (error) {
+      throw toStoreError(error);
+    }
+    const outcomes = decodeBatch(reply, checks);
+    if (this.#cache) this.#remember(checks, outcomes, now, sentAt, monotonicMicros());
+    return outcomes;
+  };
+
+  /** Feeds every TAT Redis reported into the deny cache. */
+  #remember(checks: readonly Check[], outcomes: readonly (CheckOutcome | LimiterError)[], now: number | undefined, sentAt: number, receivedAt: number): void {
+    const cache = this.#cache as DenyCache;
+    let anchor: TimeAnchor | undefined;
+    outcomes.forEach((outcome, i) => {
+      if (outcome instanceof LimiterError) return;
+      anchor ??= now === undefined ? { serverNow: outcome.now, sentAt, receivedAt } : { serverNow: now, sentAt: now, receivedAt: now };
+      const items = (checks[i] as Check).items;
+      outcome.items.forEach((o, j) => {
+        const item = items[j];
+        if (item === undefined) return;
+        // In a denied check, a repeated key reports the TAT its earlier item
+        // would have written, which was not written: only its first
+        // occurrence reports the stored TAT. (In an allowed check every
+        // occurrence was written; the last, recorded last, is the stored one.)
+        if (!outcome.allowed && j > 0 && items.slice(0, j).some((earlier) => earlier.key === item.key)) return;
+        cache.record(item.key, o.tat, item.interval, item.interval * item.burst, anchor as TimeAnchor);
+      });
+    });
+  }
+}
+
+/** Marks a batcher op as a reset (DEL of its keys) rather than a check. */
+const RESET: Check = { mode: 'all', items: [] };
+
+function invalid(name: string, value: unknown, allowed: string): LimiterError {
+  return new LimiterError(ErrorCodes.INVALID_OPTION, `RedisStore option "${name}" must be ${allowed}, got ${describe(value)}`);
+}
+
+function makeCache(option: unknown, clientClock: boolean): DenyCache | undefined {
+  if (option === false) return undefined;
+  if (option !== undefined && (typeof option !== 'object' || option === null || Array.isArray(option))) {
+    throw invalid('denyCache', option, 'false or an object { maxEntries? }');
+  }
+  const o = (option ?? {}) as Record<string, unknown>;
+  const maxEntries = integerOption('RedisStore', 'denyCache.maxEntries', o.maxEntries, REDIS_STORE_DEFAULTS.denyCacheMaxEntries, 1);
+  return new DenyCache(maxEntries, clientClock ? EXACT_CLOCK : SERVER_CLOCK);
+}
+
+function makePool(o: Record<string, unknown>, size: number, timeout: number): Pool {
+  const { client, url, redis } = o;
+  if (client !== undefined) {
+    if (url !== undefined || redis !== undefined) {
+      throw invalid('client', client, 'given alone: "url" and "redis" configure connections the store opens itself');
+    }
+    if (typeof client !== 'object' || client === null || typeof (client as LaneClient).evalsha !== 'function') {
+      throw invalid('client', client, 'an ioredis client');
+    }
+    return Pool.borrowed(client as LaneClient);
+  }
+  if (url === undefined && redis === undefined) {
+    throw new LimiterError(ErrorCodes.INVALID_OPTION, 'RedisStore needs option "client" (an ioredis client) or "url"/"redis" (connections the store opens), got neither');
+  }
+  if (url !== undefined && (typeof url !== 'string' || !/^rediss?:\/\//.test(url))) {
+    throw invalid('url', url, 'a redis:// or rediss:// URL');
+  }
+  if (redis !== undefined && (typeof redis !== 'object' || redis === null || Array.isArray(redis))) {
+    throw invalid('redis', redis, 'an object of ioredis options');
+  }
+  return Pool.owned({ url: url as string | undefined, redis: redis as RedisOptions | undefined, size, timeout });
+}
+
+/** Checks what the script cannot survive per slot (an empty check would garble the rest of a batch); returns its keys. */
+function checkShape(check: Check): string[] {
+  if (typeof check !== 'object' || check === null || !Array.isArray(check.items) || check.items.length === 0) {
+    throw new LimiterError(ErrorCodes.INVALID_OPTION, `a check needs a non-empty array of items, got ${describe(check?.items)}`);
+  }
+  if (check.mode !== 'all' && check.mode !== 'atMost') {
+    throw new LimiterError(ErrorCodes.INVALID_OPTION, `check.mode must be "all" or "atMost", got ${describe(check.mode)}`);
+  }
+  const keys: string[] = [];
+  for (const item of check.items) {
+    if (typeof item !== 'object' || item === null || typeof item.key !== 'string' || item.key.length === 0) {
+      throw new LimiterError(ErrorCodes.INVALID_KEY, `check item key must be a non-empty string, got ${describe(item?.key)}`);
+    }
+    keys.push(item.key);
+  }
+  return keys;
 }

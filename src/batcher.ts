@@ -1,0 +1,383 @@
+/**
+ * In-flight batching (SPEC section 9) with bounded waiting and deadlines.
+ *
+ * Work submitted while `maxInFlight` calls are already out waits in a FIFO;
+ * as soon as a call slot frees up, the waiting work is gathered into ONE call
+ * (up to `maxSize` ops and `maxKeys` keys) on the connection with the least
+ * work in flight. Nothing waits for a timer: work submitted while a slot is
+ * free is flushed at the end of the current microtask turn, so a lone check
+ * goes out at once.
+ *
+ * Order: Redis runs the calls of one connection one after another, in the
+ * order they were written. So that work on a key is never overtaken by later
+ * work on the same key, a key with a call in flight on one connection pins
+ * later work on that key to that connection, and work that cannot go out yet
+ * blocks later work on its keys from going out before it. Results are thus
+ * exactly those of running the ops one by one in submission order (up to the
+ * order of ops on disjoint keys, which commute).
+ *
+ * Bounds: at most `maxPending` ops wait (more fail at once with
+ * ERR_POOL_TIMEOUT); an op that waits `acquireTimeout` ms without going out
+ * fails with ERR_POOL_TIMEOUT; an op not answered `timeout` ms after it was
+ * submitted fails with ERR_TIMEOUT and its late answer is ignored. Two kinds
+ * of timer exist: one for the waiting queue and one per call in flight.
+ */
+import { Alarm, monotonicMs } from './deadline.js';
+import { ErrorCodes, LimiterError } from './errors.js';
+import type { Lane, Pool } from './pool.js';
+import { type StoreHooks, noopStoreHooks } from './telemetry/hooks.js';
+
+/** One unit of work for the batcher: what it touches and how it travels. */
+export interface BatchOp {
+  /** The (unprefixed) keys the op reads or writes. */
+  readonly keys: readonly string[];
+  /** True when the op must travel in a call of its own (e.g. a reset). */
+  readonly solo: boolean;
+}
+
+/**
+ * Sends `ops` as one call on `lane` and resolves with one result (or
+ * LimiterError for that op alone) per op, in order; rejects when the whole
+ * call failed.
+ */
+export type ExecuteBatch<O extends BatchOp, R> = (lane: Lane, ops: readonly O[]) => Promise<readonly (R | LimiterError)[]>;
+
+/** Limits of a {@link Batcher}, all validated by the caller. */
+export interface BatcherLimits {
+  /** Most calls in flight at once (over all connections). */
+  readonly maxInFlight: number;
+  /** Most ops in one call. */
+  readonly maxSize: number;
+  /** Most keys in one call (an op with more keys than this travels alone). */
+  readonly maxKeys: number;
+  /** Most ops waiting to go out. */
+  readonly maxPending: number;
+  /** Most ms an op waits to go out. */
+  readonly acquireTimeout: number;
+  /** Most ms from submission to answer. */
+  readonly timeout: number;
+}
+
+const PENDING = 0;
+const SENT = 1;
+const DONE = 2;
+
+class Job<O extends BatchOp, R> {
+  state = PENDING;
+  prev: Job<O, R> | undefined;
+  next: Job<O, R> | undefined;
+  cleanup: (() => void) | undefined;
+  constructor(
+    readonly op: O,
+    readonly resolve: (value: R) => void,
+    readonly reject: (error: LimiterError) => void,
+    readonly acquireBy: number,
+    readonly deadline: number,
+    readonly context: unknown,
+  ) {}
+}
+
+interface Pin {
+  readonly lane: Lane;
+  count: number;
+}
+
+interface Call<O extends BatchOp, R> {
+  readonly lane: Lane;
+  readonly jobs: Job<O, R>[];
+  readonly pinned: boolean;
+  readonly alarm: Alarm;
+  /** Index of the first job that may still be unsettled. */
+  cursor: number;
+}
+
+const NO_CONTEXTS: readonly unknown[] = [];
+const noop = (): void => undefined;
+
+/** Gathers submitted ops into calls, bounded in waiting, size and time. */
+export class Batcher<O extends BatchOp, R> {
+  readonly #pool: Pool;
+  readonly #execute: ExecuteBatch<O, R>;
+  readonly #limits: BatcherLimits;
+  readonly #pins = new Map<string, Pin>();
+  readonly #pendingAlarm: Alarm;
+  #hooks: StoreHooks = noopStoreHooks;
+  #head: Job<O, R> | undefined;
+  #tail: Job<O, R> | undefined;
+  #pending = 0;
+  #inFlight = 0;
+  #scheduled = false;
+  #closed = false;
+
+  /** @param pool - the connections; @param execute - sends one call; @param limits - bounds */
+  constructor(pool: Pool, execute: ExecuteBatch<O, R>, limits: BatcherLimits) {
+    this.#pool = pool;
+    this.#execute = execute;
+    this.#limits = limits;
+    this.#pendingAlarm = new Alarm(this.#expirePending);
+  }
+
+  /** Installs the hooks to call (pending gauge, batch spans, errors). */
+  instrument(hooks: StoreHooks): void {
+    this.#hooks = hooks;
+  }
+
+  /** Ops waiting to go out. */
+  get pending(): number {
+    return this.#pending;
+  }
+
+  /** Calls in flight. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Queues an op; resolves with its result or rejects with a LimiterError. Never throws. */
+  submit(op: O, signal?: AbortSignal): Promise<R> {
+    const hooks = this.#hooks;
+    let early: LimiterError | undefined;
+    if (this.#closed) early = new LimiterError(ErrorCodes.CLOSED, 'the RedisStore is closed');
+    else if (this.#pending >= this.#limits.maxPending) {
+      early = new LimiterError(
+        ErrorCodes.POOL_TIMEOUT,
+        `${this.#pending} checks are already waiting for a Redis connection (pool.maxPending ${this.#limits.maxPending})`,
+      );
+    } else if (signal?.aborted) early = new LimiterError(ErrorCodes.ABORTED, 'the check was aborted', { cause: signal.reason });
+    else early = this.#pool.failure();
+    if (early) {
+      hooks.onStoreError(early.code);
+      return Promise.reject(early);
+    }
+    const context = hooks === noopStoreHooks ? undefined : hooks.captureContext();
+    const now = monotonicMs();
+    const { timeout, acquireTimeout } = this.#limits;
+    let job!: Job<O, R>;
+    const promise = new Promise<R>((resolve, reject) => {
+      job = new Job(op, resolve, reject, now + Math.min(acquireTimeout, timeout), now + timeout, context);
+    });
+    if (signal) {
+      const onAbort = (): void => this.#fail(job, new LimiterError(ErrorCodes.ABORTED, 'the check was aborted', { cause: signal.reason }));
+      signal.addEventListener('abort', onAbort, { once: true });
+      job.cleanup = () => signal.removeEventListener('abort', onAbort);
+    }
+    this.#link(job);
+    hooks.onPending(1);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(this.#flush);
+    }
+    return promise;
+  }
+
+  /** Fails every waiting op with ERR_CLOSED and refuses new ones; calls in flight still settle. */
+  close(): void {
+    this.#closed = true;
+    const error = new LimiterError(ErrorCodes.CLOSED, 'the RedisStore was closed before the check was sent');
+    while (this.#head) this.#fail(this.#head, error);
+    this.#pendingAlarm.cancel();
+  }
+
+  /** Sends waiting work while call slots are free (called on submit, on replies and on pool changes). */
+  dispatch(): void {
+    if (this.#head === undefined) return;
+    const failure = this.#pool.failure();
+    if (failure) {
+      while (this.#head) this.#fail(this.#head, failure);
+      return;
+    }
+    while (this.#head !== undefined && this.#inFlight < this.#limits.maxInFlight) {
+      if (!this.#sendNext()) return;
+    }
+  }
+
+  readonly #flush = (): void => {
+    this.#scheduled = false;
+    this.dispatch();
+  };
+
+  /** Gathers one call from the waiting ops and sends it; false when nothing can go out now. */
+  #sendNext(): boolean {
+    const { maxSize, maxKeys } = this.#limits;
+    const multi = this.#pool.lanes.length > 1;
+    const jobs: Job<O, R>[] = [];
+    let lane: Lane | undefined;
+    let keys = 0;
+    let blocked: Set<string> | undefined;
+    let scanned = 0;
+    const scanLimit = 4 * maxSize + 16;
+    for (let job = this.#head; job !== undefined && jobs.length < maxSize && scanned < scanLimit; scanned += 1) {
+      const next: Job<O, R> | undefined = job.next;
+      const op = job.op;
+      if (jobs.length > 0 && keys + op.keys.length > maxKeys) break;
+      let conflict = op.solo && jobs.length > 0;
+      let pin: Lane | undefined;
+      for (const key of op.keys) {
+        if (conflict) break;
+        if (blocked?.has(key)) conflict = true;
+        else if (multi) {
+          const p = this.#pins.get(key);
+          if (p) {
+            if (pin !== undefined && pin !== p.lane) conflict = true;
+            pin = p.lane;
+          }
+        }
+      }
+      if (!conflict && pin !== undefined) {
+        if (lane === undefined && pin.ready) lane = pin;
+        else if (pin !== lane) conflict = true;
+      }
+      if (conflict) {
+        blocked ??= new Set();
+        for (const key of op.keys) blocked.add(key);
+        job = next;
+        continue;
+      }
+      lane ??= this.#pool.leastLoaded();
+      if (lane === undefined) return false; // no connection ready yet: wait (bounded by acquireTimeout)
+      this.#unlink(job);
+      job.state = SENT;
+      jobs.push(job);
+      keys += op.keys.length;
+      if (multi) this.#pin(op.keys, lane);
+      if (op.solo) break;
+      job = next;
+    }
+    if (lane === undefined || jobs.length === 0) return false;
+    this.#send(lane, jobs, multi);
+    return true;
+  }
+
+  #send(lane: Lane, jobs: Job<O, R>[], pinned: boolean): void {
+    const hooks = this.#hooks;
+    // Only script calls are batches for telemetry; a solo op (a reset) is not one.
+    const settled = (jobs[0] as Job<O, R>).op.solo
+      ? noop
+      : hooks.onBatch(jobs.length, hooks === noopStoreHooks ? NO_CONTEXTS : jobs.map((j) => j.context));
+    const call: Call<O, R> = { lane, jobs, pinned, alarm: new Alarm(() => this.#expireCall(call)), cursor: 0 };
+    this.#inFlight += 1;
+    lane.calls += 1;
+    lane.inFlight += jobs.length;
+    call.alarm.arm((jobs[0] as Job<O, R>).deadline);
+    let reply: Promise<readonly (R | LimiterError)[]>;
+    try {
+      reply = this.#execute(
+        lane,
+        jobs.map((j) => j.op),
+      );
+    } catch (error) {
+      reply = Promise.reject(error);
+    }
+    reply.then(
+      (results) => {
+        this.#settleCall(call, results, undefined);
+        settled();
+      },
+      (error: unknown) => {
+        const typed = asLimiterError(error);
+        this.#settleCall(call, undefined, typed);
+        settled(typed);
+      },
+    );
+  }
+
+  #settleCall(call: Call<O, R>, results: readonly (R | LimiterError)[] | undefined, error: LimiterError | undefined): void {
+    call.alarm.cancel();
+    this.#inFlight -= 1;
+    call.lane.calls -= 1;
+    call.lane.inFlight -= call.jobs.length;
+    if (call.pinned) for (const job of call.jobs) this.#unpin(job.op.keys);
+    call.jobs.forEach((job, i) => {
+      if (job.state === DONE) return; // already timed out or aborted: the late answer is ignored
+      const result = error ?? (results ? results[i] : undefined);
+      if (result instanceof LimiterError) this.#fail(job, result);
+      else if (result === undefined) this.#fail(job, new LimiterError(ErrorCodes.STORE, 'the store answered fewer results than checks'));
+      else this.#succeed(job, result);
+    });
+    this.dispatch();
+  }
+
+  readonly #expirePending = (): void => {
+    const now = monotonicMs();
+    while (this.#head !== undefined && this.#head.acquireBy <= now) {
+      const waited = Math.min(this.#limits.acquireTimeout, this.#limits.timeout);
+      this.#fail(this.#head, new LimiterError(ErrorCodes.POOL_TIMEOUT, `no Redis connection was free within ${waited} ms (pool.acquireTimeout)`));
+    }
+    if (this.#head !== undefined) this.#pendingAlarm.arm(this.#head.acquireBy);
+  };
+
+  #expireCall(call: Call<O, R>): void {
+    const now = monotonicMs();
+    const { jobs } = call;
+    for (; call.cursor < jobs.length; call.cursor += 1) {
+      const job = jobs[call.cursor] as Job<O, R>;
+      if (job.state === DONE) continue;
+      if (job.deadline > now) {
+        call.alarm.arm(job.deadline);
+        return;
+      }
+      this.#fail(job, new LimiterError(ErrorCodes.TIMEOUT, `Redis did not answer within ${this.#limits.timeout} ms (timeout)`));
+    }
+  }
+
+  #succeed(job: Job<O, R>, value: R): void {
+    job.state = DONE;
+    job.cleanup?.();
+    this.#hooks.onPending(-1);
+    job.resolve(value);
+  }
+
+  #fail(job: Job<O, R>, error: LimiterError): void {
+    if (job.state === DONE) return;
+    if (job.state === PENDING) this.#unlink(job);
+    job.state = DONE;
+    job.cleanup?.();
+    this.#hooks.onPending(-1);
+    this.#hooks.onStoreError(error.code);
+    job.reject(error);
+  }
+
+  #link(job: Job<O, R>): void {
+    if (this.#tail === undefined) {
+      this.#head = job;
+      this.#pendingAlarm.arm(job.acquireBy);
+    } else {
+      this.#tail.next = job;
+      job.prev = this.#tail;
+    }
+    this.#tail = job;
+    this.#pending += 1;
+  }
+
+  #unlink(job: Job<O, R>): void {
+    const { prev, next } = job;
+    if (prev) prev.next = next;
+    else this.#head = next;
+    if (next) next.prev = prev;
+    else this.#tail = prev;
+    job.prev = undefined;
+    job.next = undefined;
+    this.#pending -= 1;
+    if (this.#head === undefined) this.#pendingAlarm.cancel();
+  }
+
+  #pin(keys: readonly string[], lane: Lane): void {
+    for (const key of keys) {
+      const p = this.#pins.get(key);
+      if (p) p.count += 1;
+      else this.#pins.set(key, { lane, count: 1 });
+    }
+  }
+
+  #unpin(keys: readonly string[]): void {
+    for (const key of keys) {
+      const p = this.#pins.get(key);
+      if (p && --p.count === 0) this.#pins.delete(key);
+    }
+  }
+}
+
+function asLimiterError(error: unknown): LimiterError {
+  if (error instanceof LimiterError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new LimiterError(ErrorCodes.STORE, `Redis call failed: ${message}`, { cause: error });
+}

@@ -7,7 +7,7 @@
  * the `onRequest` hook unless `hook` names a later one.
  */
 import { createHash } from 'node:crypto';
-import type { FastifyPluginCallback, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
+import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { ErrorCodes, LimiterError, describe } from '../src/errors.js';
 import { Limiter } from '../src/limiter.js';
@@ -95,6 +95,15 @@ function limiterOf(o: Record<string, unknown>): Limiter {
 }
 
 const plugin: FastifyPluginCallback<FastifyRateLimitOptions> = (fastify, options, done) => {
+  try {
+    setup(fastify, options);
+  } catch (error) {
+    return done(error as Error);
+  }
+  done();
+};
+
+function setup(fastify: FastifyInstance, options: FastifyRateLimitOptions): void {
   const o = { ...objectOption(OWNER, options) };
   const hook = enumOption(OWNER, 'hook', o.hook, 'onRequest', HOOKS);
   if (o.global !== undefined && typeof o.global !== 'boolean') {
@@ -111,7 +120,7 @@ const plugin: FastifyPluginCallback<FastifyRateLimitOptions> = (fastify, options
   delete shared.store;
   const globalCore = applies ? new RateLimitCore(normalized) : undefined;
 
-  fastify.decorateRequest('rateLimit', null);
+  if (!fastify.hasRequestDecorator('rateLimit')) fastify.decorateRequest('rateLimit', null);
   fastify.addHook('onRoute', (route) => {
     const config = (route.config as { rateLimit?: unknown } | undefined)?.rateLimit;
     if (config === false) return;
@@ -136,8 +145,7 @@ const plugin: FastifyPluginCallback<FastifyRateLimitOptions> = (fastify, options
     const existing = r[hook];
     r[hook] = [hookFor(core, hook), ...(existing === undefined ? [] : Array.isArray(existing) ? existing : [existing])];
   });
-  done();
-};
+}
 
 /** The tollgate Fastify plugin: `await app.register(tollgate, { limit: perSecond(10) })`. */
 export const tollgate = fp(plugin, { fastify: '5.x', name: 'tollgate' });

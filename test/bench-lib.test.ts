@@ -1,0 +1,178 @@
+/**
+ * The store benchmark's helpers (bench/lib/): statistics, INFO parsing, the
+ * SVG chart, same-round ratios, the closed-loop runner's bounds, and the naive
+ * GCRA baseline script against a real redis-server. No timings are asserted.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { resolveLimit } from '../src/index.js';
+import { runLoad } from '../bench/lib/load.js';
+import { NaiveGcra } from '../bench/lib/naive-gcra.js';
+import { commandDelta, parseCommandStats, parseCpuUs } from '../bench/lib/redis.js';
+import { median, percentile, ratio } from '../bench/lib/stats.js';
+import { type RunRecord, evaluateTargets, summarize } from '../bench/lib/store-report.js';
+import { barChartSvg, compact } from '../bench/lib/svg.js';
+import { type RedisProcess, startRedis } from './helpers/redis-server.js';
+
+describe('bench stats', () => {
+  it('median of odd and even counts, ignoring non-finite values', () => {
+    assert.equal(median([3, 1, 2]), 2);
+    assert.equal(median([4, 1, 3, 2]), 2.5);
+    assert.equal(median([5, NaN, 1, Infinity, 3]), 3);
+    assert.ok(Number.isNaN(median([])));
+  });
+
+  it('nearest-rank percentiles over a prefix of the buffer', () => {
+    const samples = new Float64Array([9, 1, 8, 2, 7, 3, 6, 4, 5, 10, 999]);
+    assert.equal(percentile(samples, 10, 50), 5);
+    assert.equal(percentile(samples, 10, 99), 10);
+    assert.equal(percentile(samples, 10, 10), 1);
+    assert.ok(Number.isNaN(percentile(samples, 0, 50)));
+  });
+
+  it('ratio is NaN when undefined', () => {
+    assert.equal(ratio(6, 3), 2);
+    assert.ok(Number.isNaN(ratio(1, 0)));
+    assert.ok(Number.isNaN(ratio(NaN, 1)));
+  });
+});
+
+describe('bench INFO parsing', () => {
+  it('adds user and system CPU seconds into µs', () => {
+    const info = '# CPU\r\nused_cpu_sys:1.250000\r\nused_cpu_user:2.000001\r\nused_cpu_sys_children:0.000000\r\n';
+    assert.equal(parseCpuUs(info), 3_250_001);
+  });
+
+  it('reads calls and usec per command and takes deltas', () => {
+    const a = { cpuUs: 0, commands: parseCommandStats('cmdstat_evalsha:calls=10,usec=80,usec_per_call=8.00,rejected_calls=0,failed_calls=0\r\ncmdstat_get:calls=4,usec=2,usec_per_call=0.5\r\n') };
+    const b = { cpuUs: 0, commands: parseCommandStats('cmdstat_evalsha:calls=15,usec=120,usec_per_call=8.00\r\ncmdstat_get:calls=9,usec=5\r\ncmdstat_set:calls=1,usec=1\r\n') };
+    assert.deepEqual(commandDelta(a, b, 'evalsha'), { calls: 5, usec: 40 });
+    assert.deepEqual(commandDelta(a, b, 'set'), { calls: 1, usec: 1 });
+    assert.deepEqual(commandDelta(a, b, 'incrby'), { calls: 0, usec: 0 });
+  });
+});
+
+describe('bench SVG chart', () => {
+  it('draws one bar per finite value with its label and note, and escapes text', () => {
+    const svg = barChartSvg({
+      title: 'a < b & c',
+      groups: ['C = 1', 'C = 64'],
+      yLabel: 'checks/s',
+      series: [
+        { name: 'x', color: '#123456', values: [1000, 250_000], notes: [undefined, '2.50x'] },
+        { name: 'y', color: '#654321', values: [NaN, 100_000] },
+      ],
+    });
+    assert.ok(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"'));
+    assert.ok(svg.trimEnd().endsWith('</svg>'));
+    assert.ok(svg.includes('a &lt; b &amp; c'));
+    assert.equal((svg.match(/fill="#123456"/g) ?? []).length, 3); // 2 bars + legend
+    assert.equal((svg.match(/fill="#654321"/g) ?? []).length, 2); // 1 bar + legend
+    assert.ok(svg.includes('>2.50x<'));
+    assert.ok(svg.includes('>250k<'));
+    assert.equal(compact(1_234_567), '1.23M');
+    assert.equal(compact(0), '0');
+  });
+});
+
+function run(round: number, lib: RunRecord['lib'], checksPerSec: number, p99Ms: number): RunRecord {
+  return {
+    round,
+    profile: 'pass',
+    concurrency: 64,
+    lib,
+    checks: 1000,
+    denied: 0,
+    errors: 0,
+    elapsedMs: 1000,
+    checksPerSec,
+    p50Ms: 1,
+    p99Ms,
+    nodeCpuMsPer100k: 100,
+    redisCpuMsPer100k: 200,
+    reachedRedis: 1,
+    scriptCalls: 10,
+    checksPerScriptCall: 100,
+    scriptUsPerCheck: 2,
+  };
+}
+
+describe('bench report', () => {
+  it('takes ratios within a round, then the median over rounds', () => {
+    // Round 2 is uniformly slower: per-round ratios stay 2, 2, 2 although medians of raw figures differ.
+    const runs = [
+      run(1, 'tollgate', 200, 1),
+      run(1, 'rlf', 100, 2),
+      run(2, 'tollgate', 20, 10),
+      run(2, 'rlf', 10, 20),
+      run(3, 'tollgate', 400, 1),
+      run(3, 'rlf', 200, 2),
+    ];
+    const rows = summarize(runs);
+    const t = rows.find((r) => r.lib === 'tollgate');
+    assert.ok(t);
+    assert.equal(t.median.checksPerSec, 200);
+    assert.equal(t.ratios.rlf?.checksPerSec, 2);
+    assert.equal(t.ratios.rlf?.p99Ms, 0.5);
+    const targets = evaluateTargets(rows, []);
+    const c64 = targets.find((x) => x.target.startsWith('all pass, C=64: checks/s'));
+    assert.equal(c64?.met, true);
+    assert.equal(targets.find((x) => x.target.startsWith('all pass, C=512'))?.met, undefined);
+  });
+});
+
+describe('bench closed loop', () => {
+  it('stops at the count bound and counts outcomes and errors', async () => {
+    let n = 0;
+    const r = await runLoad({
+      concurrency: 8,
+      durationMs: 10_000,
+      maxChecks: 100,
+      nextKey: () => `k${n}`,
+      check: async () => {
+        n += 1;
+        if (n % 10 === 0) throw new Error('boom');
+        return n % 2 === 0;
+      },
+    });
+    assert.equal(r.checks, 100);
+    assert.equal(r.errors, 10);
+    assert.equal(r.allowed + r.denied + r.errors, 100);
+    assert.ok(r.p50Ms <= r.p99Ms);
+  });
+
+  it('stops at the time bound', async () => {
+    const r = await runLoad({ concurrency: 2, durationMs: 50, maxChecks: 1e9, nextKey: () => 'k', check: () => new Promise((res) => setTimeout(() => res(true), 5)) });
+    assert.ok(r.checks > 0 && r.checks < 100, `checks ${r.checks}`);
+  });
+});
+
+describe('naive GCRA baseline script', () => {
+  let redis: RedisProcess;
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(async () => {
+    await redis.stop();
+  });
+
+  it('allows the burst, then denies, and takes a whole burst at once', async () => {
+    const limit = resolveLimit({ rate: 5, period: 60_000 });
+    const gcra = new NaiveGcra(redis.client(), { interval: limit.interval, burst: limit.burst });
+    const seen: boolean[] = [];
+    for (let i = 0; i < 7; i += 1) seen.push(await gcra.check('a'));
+    assert.deepEqual(seen, [true, true, true, true, true, false, false]);
+    assert.equal(await gcra.check('b', 5), true);
+    assert.equal(await gcra.check('b'), false);
+    assert.equal(await gcra.check('c', 6), false);
+    const ttl = await redis.client().pttl('naive:b');
+    assert.ok(ttl > 59_000 && ttl <= 60_000, `pttl ${ttl}`);
+  });
+
+  it('falls back to EVAL after SCRIPT FLUSH', async () => {
+    const client = redis.client();
+    await client.script('FLUSH');
+    const gcra = new NaiveGcra(client, { interval: 1000, burst: 2 });
+    assert.equal(await gcra.check('flush'), true);
+  });
+});

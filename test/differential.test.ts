@@ -3,7 +3,9 @@
  * operations (allow with any cost, allowAtMost, peek, allowAll with repeated
  * keys, reset) and clock steps give identical answers from RedisStore and
  * MemoryStore sharing one fake clock: the same public results and the same
- * raw outcomes in µs (TATs included).
+ * raw outcomes in µs (TATs included). The RedisStore runs twice: with its
+ * local deny cache off (every check reaches the script) and on (the default,
+ * whose local answers must equal the script's).
  *
  * Every limit has an emission interval of at least 1 s, so any key the script
  * writes lives at least 1 s of real time: Redis's real-time expiry cannot
@@ -111,6 +113,7 @@ describe('differential: RedisStore and MemoryStore agree', () => {
   let client: Redis;
   let runs = 0;
   let checks = 0;
+  let cacheHits = 0;
   const seen = { allowed: 0, denied: 0, never: 0, compoundDenied: 0 };
 
   before(async () => {
@@ -129,22 +132,32 @@ describe('differential: RedisStore and MemoryStore agree', () => {
         let t = start;
         const now = (): number => t;
         const memory = new Recording(new MemoryStore({ now }));
-        const redisStore = new Recording(new RedisStore({ client, prefix: `diff:${runs}:`, now }));
+        const scriptOnly = new Recording(new RedisStore({ client, prefix: `diff:${runs}:`, now, denyCache: false }));
+        const cached = new Recording(new RedisStore({ client, prefix: `diff-cached:${runs}:`, now }));
         const viaMemory = new Limiter({ store: memory });
-        const viaRedis = new Limiter({ store: redisStore });
-        for (const [i, step] of steps.entries()) {
-          t += step.dt;
-          const fromMemory = await run(viaMemory, step.op);
-          const fromRedis = await run(viaRedis, step.op);
-          assert.deepEqual(fromRedis, fromMemory, `step ${i}: public results differ`);
-          assert.deepEqual(comparable(redisStore.last), comparable(memory.last), `step ${i}: raw outcomes differ`);
-          if (fromMemory) {
-            checks += 1;
-            if (fromMemory.allowed) seen.allowed += 1;
-            else seen.denied += 1;
-            if (fromMemory.retryAfter === Infinity) seen.never += 1;
-            if (step.op.kind === 'allowAll' && !fromMemory.allowed) seen.compoundDenied += 1;
+        const viaScript = new Limiter({ store: scriptOnly });
+        const viaCached = new Limiter({ store: cached });
+        try {
+          for (const [i, step] of steps.entries()) {
+            t += step.dt;
+            const fromMemory = await run(viaMemory, step.op);
+            const fromScript = await run(viaScript, step.op);
+            const fromCached = await run(viaCached, step.op);
+            assert.deepEqual(fromScript, fromMemory, `step ${i}: public results differ (script vs memory)`);
+            assert.deepEqual(comparable(scriptOnly.last), comparable(memory.last), `step ${i}: raw outcomes differ (script vs memory)`);
+            assert.deepEqual(fromCached, fromMemory, `step ${i}: public results differ (script with deny cache vs memory)`);
+            assert.deepEqual(comparable(cached.last), comparable(memory.last), `step ${i}: raw outcomes differ (script with deny cache vs memory)`);
+            if (cached.last?.source === 'cache') cacheHits += 1;
+            if (fromMemory) {
+              checks += 1;
+              if (fromMemory.allowed) seen.allowed += 1;
+              else seen.denied += 1;
+              if (fromMemory.retryAfter === Infinity) seen.never += 1;
+              if (step.op.kind === 'allowAll' && !fromMemory.allowed) seen.compoundDenied += 1;
+            }
           }
+        } finally {
+          await Promise.all([scriptOnly.close(), cached.close()]);
         }
       }),
       { numRuns: 200 },
@@ -152,6 +165,7 @@ describe('differential: RedisStore and MemoryStore agree', () => {
     // The generators must actually reach the interesting branches.
     assert.ok(seen.allowed > 100 && seen.denied > 100 && seen.never > 20 && seen.compoundDenied > 20, JSON.stringify(seen));
     assert.ok(checks > 600, `only ${checks} checks compared`);
+    assert.ok(cacheHits > 20, `the deny cache answered only ${cacheHits} checks`);
     assert.ok(performance.now() - started < 30_000, 'the property run must stay well under 30 s');
   });
 });

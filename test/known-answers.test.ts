@@ -62,49 +62,59 @@ describe('known answers: MemoryStore', () => {
   }
 });
 
-describe('known answers: RedisStore', () => {
-  let redis: RedisProcess;
-  let client: Redis;
-  let writes: ScriptWrites;
+for (const variant of [
+  { name: 'RedisStore (script only, deny cache off)', denyCache: false as const },
+  { name: 'RedisStore (default options, local deny cache on)', denyCache: undefined },
+]) {
+  describe(`known answers: ${variant.name}`, () => {
+    let redis: RedisProcess;
+    let client: Redis;
+    let writes: ScriptWrites;
 
-  before(async () => {
-    redis = await startRedis();
-    client = redis.client();
-    writes = await ScriptWrites.start(redis.port);
-  });
-  after(async () => {
-    writes.close();
-    await redis.stop();
-  });
-
-  for (const c of CASES) {
-    it(c.name, async () => {
-      await client.flushdb();
-      await writes.take(client);
-      let t = T0;
-      const limiter = new Limiter({ store: new RedisStore({ client, prefix: PREFIX, now: () => t }) });
-      for (const [i, step] of c.steps.entries()) {
-        t = T0 + step.at;
-        const result = await runOp(limiter, step);
-        assert.deepEqual(result, expectedResult(step), label(c, i));
-
-        const seen = await writes.take(client);
-        const expected = (step.writes ?? []).map((w) => ({ key: PREFIX + w.key, value: String(T0 + w.tat), px: String(w.px) }));
-        assert.deepEqual(seen, expected, `${label(c, i)}: script writes`);
-
-        // The last write per key is what Redis holds: an integer string, with PTTL just under PX.
-        const last = new Map(expected.map((w) => [w.key, w]));
-        for (const w of last.values()) {
-          if (Number(w.px) < 1000) continue; // may already have expired in real time
-          const [value, pttl] = (await client.multi().get(w.key).pttl(w.key).exec())?.map(([, v]) => v) ?? [];
-          assert.equal(value, w.value, `${label(c, i)}: GET ${w.key}`);
-          assert.match(String(value), /^\d+$/, `${label(c, i)}: TAT stored as an integer string`);
-          assert.ok(typeof pttl === 'number' && pttl <= Number(w.px) && pttl >= Number(w.px) - PTTL_SLACK_MS, `${label(c, i)}: PTTL ${String(pttl)} vs PX ${w.px}`);
-        }
-        for (const key of step.absent ?? []) {
-          assert.equal(await client.exists(PREFIX + key), 0, `${label(c, i)}: ${key} must not exist`);
-        }
-      }
+    before(async () => {
+      redis = await startRedis();
+      client = redis.client();
+      writes = await ScriptWrites.start(redis.port);
     });
-  }
-});
+    after(async () => {
+      writes.close();
+      await redis.stop();
+    });
+
+    for (const c of CASES) {
+      it(c.name, async () => {
+        await client.flushdb();
+        await writes.take(client);
+        let t = T0;
+        const store = new RedisStore({ client, prefix: PREFIX, now: () => t, ...(variant.denyCache === false ? { denyCache: false } : {}) });
+        const limiter = new Limiter({ store });
+        try {
+          for (const [i, step] of c.steps.entries()) {
+            t = T0 + step.at;
+            const result = await runOp(limiter, step);
+            assert.deepEqual(result, expectedResult(step), label(c, i));
+
+            const seen = await writes.take(client);
+            const expected = (step.writes ?? []).map((w) => ({ key: PREFIX + w.key, value: String(T0 + w.tat), px: String(w.px) }));
+            assert.deepEqual(seen, expected, `${label(c, i)}: script writes`);
+
+            // The last write per key is what Redis holds: an integer string, with PTTL just under PX.
+            const last = new Map(expected.map((w) => [w.key, w]));
+            for (const w of last.values()) {
+              if (Number(w.px) < 1000) continue; // may already have expired in real time
+              const [value, pttl] = (await client.multi().get(w.key).pttl(w.key).exec())?.map(([, v]) => v) ?? [];
+              assert.equal(value, w.value, `${label(c, i)}: GET ${w.key}`);
+              assert.match(String(value), /^\d+$/, `${label(c, i)}: TAT stored as an integer string`);
+              assert.ok(typeof pttl === 'number' && pttl <= Number(w.px) && pttl >= Number(w.px) - PTTL_SLACK_MS, `${label(c, i)}: PTTL ${String(pttl)} vs PX ${w.px}`);
+            }
+            for (const key of step.absent ?? []) {
+              assert.equal(await client.exists(PREFIX + key), 0, `${label(c, i)}: ${key} must not exist`);
+            }
+          }
+        } finally {
+          await store.close();
+        }
+      });
+    }
+  });
+}

@@ -7,7 +7,9 @@ import { ErrorCodes, LimiterError, describe } from '../src/errors.js';
 import { Limiter } from '../src/limiter.js';
 import { integerOption, objectOption } from '../src/options.js';
 import type { Store } from '../src/store.js';
+import type { MeterProvider } from '@opentelemetry/api';
 import { type HttpHooks, noopHttpHooks } from '../src/telemetry/hooks.js';
+import { createHttpHooks } from '../src/telemetry/http.js';
 import { type IpRange, parseRange } from './ip.js';
 import { ipKey } from './keys.js';
 import { type CompiledPolicy, checkCostOption, checkKeyOption, checkName, compilePolicy } from './policy.js';
@@ -17,6 +19,7 @@ import type { CostFunction, DenyHandler, KeyFunction, MaybePromise, PolicyDefini
 export const COMMON_OPTIONS = [
   'limiter', 'store', 'name', 'limit', 'limits', 'policy', 'policyKey', 'policyTtl', 'policyCacheSize', 'key', 'cost',
   'standardHeaders', 'legacyHeaders', 'shadow', 'skip', 'allowList', 'failOpen', 'handler', 'problemType', 'hooks',
+  'meterProvider', 'telemetry',
 ] as const;
 
 /** Options after validation, with defaults applied. */
@@ -77,17 +80,35 @@ function functionOption<F>(owner: string, name: string, value: unknown): F | und
   return value as F;
 }
 
-function limiterOption(owner: string, limiter: unknown, store: unknown): Limiter {
+function limiterOption(owner: string, o: Record<string, unknown>): Limiter {
+  const { limiter, store } = o;
   if (limiter !== undefined && store !== undefined) {
     throw new LimiterError(ErrorCodes.INVALID_OPTION, `${owner} options "limiter" and "store" cannot be used together: give the store to the Limiter`);
   }
-  if (limiter === undefined) return new Limiter(store === undefined ? undefined : { store: store as Store });
+  if (limiter === undefined) {
+    const telemetry: Record<string, unknown> = {};
+    if (o.meterProvider !== undefined) telemetry.meterProvider = o.meterProvider;
+    if (o.telemetry !== undefined) telemetry.telemetry = o.telemetry;
+    return new Limiter({ ...(store === undefined ? {} : { store: store as Store }), ...telemetry });
+  }
   if (!(limiter instanceof Limiter)) throw invalid(owner, 'limiter', limiter, 'a Limiter');
   return limiter;
 }
 
-function hooksOption(owner: string, value: unknown): HttpHooks {
-  if (value === undefined) return noopHttpHooks;
+function hooksOption(owner: string, o: Record<string, unknown>): HttpHooks {
+  const value = o.hooks;
+  if (o.telemetry !== undefined && typeof o.telemetry !== 'boolean') throw invalid(owner, 'telemetry', o.telemetry, 'a boolean');
+  if (value !== undefined && o.meterProvider !== undefined) {
+    throw new LimiterError(ErrorCodes.INVALID_OPTION, `${owner} options "hooks" and "meterProvider" cannot be used together`);
+  }
+  if (value === undefined) {
+    if (o.telemetry === false) return noopHttpHooks;
+    const provider = o.meterProvider;
+    if (provider !== undefined && (typeof provider !== 'object' || provider === null || typeof (provider as MeterProvider).getMeter !== 'function')) {
+      throw invalid(owner, 'meterProvider', provider, 'an OpenTelemetry MeterProvider (an object with getMeter())');
+    }
+    return createHttpHooks(provider as MeterProvider | undefined);
+  }
   if (typeof value !== 'object' || value === null || typeof (value as HttpHooks).onRequest !== 'function') {
     throw invalid(owner, 'hooks', value, 'an object with an onRequest(result, policy) function');
   }
@@ -131,7 +152,7 @@ export function normalizeOptions<Req, Res>(
   const problemType = o.problemType ?? 'about:blank';
   if (typeof problemType !== 'string' || problemType.length === 0) throw invalid(owner, 'problemType', problemType, 'a non-empty URI string');
   return {
-    limiter: limiterOption(owner, o.limiter, o.store),
+    limiter: limiterOption(owner, o),
     name,
     namespace: namespace ?? name,
     staticPolicy,
@@ -149,6 +170,6 @@ export function normalizeOptions<Req, Res>(
     failOpen: booleanOption(owner, 'failOpen', o.failOpen, false),
     handler: functionOption(owner, 'handler', o.handler),
     problemType,
-    hooks: hooksOption(owner, o.hooks),
+    hooks: hooksOption(owner, o),
   };
 }

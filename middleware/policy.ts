@@ -131,7 +131,9 @@ export function compilePolicy<Req>(definition: PolicyDefinition<Req>, defaults: 
     }
   }
   const compound = entries.length > 1;
-  const compiled = entries.map(([limitName, l, k, c]): CompiledLimit<Req> => {
+  const compiled = entries.map(([limitName, given, k, c]): CompiledLimit<Req> => {
+    // Carry the name into the limit, so the limiter's own metrics are labelled with it.
+    const l = given.name === limitName ? given : Object.freeze({ ...given, name: limitName });
     const resolved = resolveLimit(l);
     return {
       name: limitName,

@@ -3,6 +3,7 @@
  * the Fastify plugin. `Req` is the framework's request type and `Res` its
  * response (Express `Response`, Fastify `FastifyReply`).
  */
+import type { MeterProvider } from '@opentelemetry/api';
 import type { Limit } from '../src/limits.js';
 import type { Limiter } from '../src/limiter.js';
 import type { LimitResult } from '../src/result.js';
@@ -127,6 +128,10 @@ export interface RateLimitOptions<Req, Res> {
   readonly handler?: DenyHandler<Req, Res>;
   /** The `type` URI of the problem+json body. Default `"about:blank"`. */
   readonly problemType?: string;
-  /** Metrics hooks; default: the OpenTelemetry HTTP hooks when available, else none. */
+  /** Custom metrics hooks, called once per request (instead of the OpenTelemetry ones). */
   readonly hooks?: HttpHooks;
+  /** OpenTelemetry meter provider for `tollgate.http.requests` (and for the default limiter). Default: the global one. */
+  readonly meterProvider?: MeterProvider;
+  /** False turns the middleware's metrics off (and the default limiter's telemetry). Default true. */
+  readonly telemetry?: boolean;
 }

@@ -7,8 +7,8 @@
  * local deny cache off (every check reaches the script) and on (the default,
  * whose local answers must equal the script's).
  *
- * Every limit has an emission interval of at least 1 s, so any key the script
- * writes lives at least 1 s of real time: Redis's real-time expiry cannot
+ * Every limit has an emission interval of at least 3.75 s, so any key the script
+ * writes lives at least 3.75 s of real time: Redis's real-time expiry cannot
  * interfere with a run that takes milliseconds.
  */
 import assert from 'node:assert/strict';
@@ -27,7 +27,7 @@ const LIMITS: readonly Limit[] = [
   perHour(4, 2),
   { rate: 7, period: 60_000, burst: 3 }, // T = 8_571_429 (rounds up)
   { rate: 16, period: 60_001, burst: 4 }, // T = 3_750_063 (half rounds up)
-  { rate: 5, period: 7_000, burst: 4 }, // T = 1_400_000
+  { rate: 5, period: 70_000, burst: 4 }, // T = 14_000_000
 ];
 const KEYS = ['a', 'b', 'c'] as const;
 

@@ -1,0 +1,150 @@
+/**
+ * Script runner (issue 2, item 3): the SHA1 is computed on the client and
+ * matches the server's; checks run with EVALSHA and fall back to EVAL only
+ * on NOSCRIPT, so a `SCRIPT FLUSH` between two checks fails neither; any
+ * other error (WRONGTYPE, a script error reply for bad arguments) is
+ * surfaced as a LimiterError ERR_STORE and never replayed with EVAL. Command
+ * counts come from the harness Redis's `INFO commandstats`.
+ */
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import type { Redis } from 'ioredis';
+import { Limiter, LimiterError, RedisStore, perMinute } from '../src/index.js';
+import { gcraScript } from '../src/redis-store.js';
+import { Script, type ScriptClient, isNoScript } from '../src/script.js';
+import { callsOf, commandStats, resetStats } from './helpers/commandstats.js';
+import { type RedisProcess, startRedis } from './helpers/redis-server.js';
+
+const LIMIT = perMinute(3);
+
+/** Delegates to a real client and logs which script commands were called, in order. */
+function logging(client: Redis, log: string[]): ScriptClient {
+  return {
+    evalsha: (sha, numkeys, ...args) => {
+      log.push('evalsha');
+      return client.evalsha(sha, numkeys, ...args);
+    },
+    eval: (source, numkeys, ...args) => {
+      log.push('eval');
+      return client.eval(source, numkeys, ...args);
+    },
+  };
+}
+
+const isStoreError = (pattern: RegExp) => (e: unknown) => e instanceof LimiterError && e.code === 'ERR_STORE' && pattern.test(e.message);
+
+describe('script runner', () => {
+  let redis: RedisProcess;
+  let client: Redis;
+  let store: RedisStore;
+  let limiter: Limiter;
+
+  before(async () => {
+    redis = await startRedis();
+    client = redis.client();
+    store = new RedisStore({ client, prefix: 'sr:', denyCache: false });
+    limiter = new Limiter({ store });
+  });
+  after(async () => {
+    await store.close();
+    await redis.stop();
+  });
+  beforeEach(async () => {
+    await client.flushdb();
+    await client.script('LOAD', gcraScript.source);
+    await resetStats(client);
+  });
+
+  it('computes the same SHA1 as the server', async () => {
+    assert.equal(await client.script('LOAD', gcraScript.source), gcraScript.sha);
+    const tiny = new Script("return 'x'");
+    assert.equal(await client.script('LOAD', tiny.source), tiny.sha);
+  });
+
+  it('runs a loaded script with EVALSHA alone', async () => {
+    assert.equal((await limiter.allow('k', LIMIT)).remaining, 2);
+    assert.equal((await limiter.allow('k', LIMIT)).remaining, 1);
+    assert.equal(await callsOf(client, 'evalsha'), 2);
+    assert.equal(await callsOf(client, 'eval'), 0);
+  });
+
+  it('survives SCRIPT FLUSH between two checks: EVALSHA, NOSCRIPT, then EVAL once', async () => {
+    const first = await limiter.allow('k', LIMIT);
+    await client.script('FLUSH');
+    const second = await limiter.allow('k', LIMIT);
+    assert.deepEqual([first.allowed, first.remaining, second.allowed, second.remaining], [true, 2, true, 1]);
+
+    const stats = await commandStats(client);
+    assert.equal(stats.get('evalsha')?.calls, 2, 'one EVALSHA per check');
+    assert.equal(stats.get('evalsha')?.failed, 1, 'the second EVALSHA answered NOSCRIPT');
+    assert.equal(stats.get('eval')?.calls, 1, 'exactly one EVAL fallback');
+    // EVAL cached the script again: the next check needs EVALSHA only.
+    assert.deepEqual(await client.script('EXISTS', gcraScript.sha), [1]);
+    assert.equal((await limiter.allow('k', LIMIT)).remaining, 0);
+    assert.equal(await callsOf(client, 'eval'), 1);
+    assert.equal(await callsOf(client, 'evalsha'), 3);
+  });
+
+  it('survives SCRIPT FLUSH under concurrent checks (no check fails, exact counts)', async () => {
+    await client.script('FLUSH');
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => limiter.allow(`c${i % 4}`, LIMIT)));
+    assert.equal(results.filter((r) => r.allowed).length, 12, '3 per key, 4 keys');
+    assert.ok((await callsOf(client, 'eval')) >= 1);
+  });
+
+  it('calls EVALSHA then EVAL, in that order, only on NOSCRIPT', async () => {
+    const log: string[] = [];
+    const via = logging(client, log);
+    const args = ['1750000000000000', 1, 0, 1, 20_000_000, 3, 1];
+    await gcraScript.run(via, ['sr:x'], args);
+    assert.deepEqual(log, ['evalsha']);
+    await client.script('FLUSH');
+    log.length = 0;
+    await gcraScript.run(via, ['sr:x'], args);
+    assert.deepEqual(log, ['evalsha', 'eval']);
+  });
+
+  it('surfaces WRONGTYPE as ERR_STORE and does not replay it with EVAL', async () => {
+    await client.hset('sr:h', 'field', 'value');
+    await assert.rejects(limiter.allow('h', LIMIT), isStoreError(/WRONGTYPE/));
+    assert.equal(await callsOf(client, 'evalsha'), 1);
+    assert.equal(await callsOf(client, 'eval'), 0);
+    assert.deepEqual(await client.hgetall('sr:h'), { field: 'value' });
+  });
+
+  it('surfaces a script error reply for bad arguments as ERR_STORE and does not replay it', async () => {
+    // Bypasses the Limiter's validation on purpose: an interval of 0 reaches the script.
+    await assert.rejects(store.evaluate({ mode: 'all', items: [{ key: 'bad', interval: 0, burst: 1, cost: 1 }] }), isStoreError(/T \(emission interval\)/));
+    const log: string[] = [];
+    await assert.rejects(gcraScript.run(logging(client, log), [], ['', 'x']), (e: unknown) => e instanceof Error && /check count/.test(e.message));
+    assert.deepEqual(log, ['evalsha']);
+    assert.equal(await callsOf(client, 'evalsha'), 2);
+    assert.equal(await callsOf(client, 'eval'), 0);
+    assert.equal(await client.dbsize(), 0);
+  });
+
+  it('after a flush, an error of the EVAL fallback is surfaced once, not retried again', async () => {
+    await client.hset('sr:h', 'field', 'value');
+    await client.script('FLUSH');
+    await assert.rejects(limiter.allow('h', LIMIT), isStoreError(/WRONGTYPE/));
+    assert.equal(await callsOf(client, 'evalsha'), 1);
+    assert.equal(await callsOf(client, 'eval'), 1);
+  });
+
+  it('recognises NOSCRIPT replies and nothing else', async () => {
+    const noscript = await client.evalsha('0'.repeat(40), 0).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(isNoScript(noscript), String(noscript));
+    await client.hset('sr:h', 'field', 'value');
+    const wrongType = await client.get('sr:h').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(wrongType instanceof Error);
+    assert.equal(isNoScript(wrongType), false);
+    assert.equal(isNoScript('NOSCRIPT as a string'), false);
+    assert.equal(isNoScript(undefined), false);
+  });
+});

@@ -25,7 +25,7 @@
 import { Alarm, monotonicMs } from './deadline.js';
 import { ErrorCodes, LimiterError } from './errors.js';
 import type { Lane, Pool } from './pool.js';
-import { type StoreHooks, noopStoreHooks } from './telemetry/hooks.js';
+import { type BatchTarget, type StoreHooks, noopStoreHooks } from './telemetry/hooks.js';
 
 /** One unit of work for the batcher: what it touches and how it travels. */
 export interface BatchOp {
@@ -57,6 +57,9 @@ export interface BatcherLimits {
   /** Most ms from submission to answer. */
   readonly timeout: number;
 }
+
+/** Describes where a call on `lane` goes, for the batch span (see {@link BatchTarget}). */
+export type DescribeTarget = (lane: Lane) => BatchTarget | undefined;
 
 const PENDING = 0;
 const SENT = 1;
@@ -91,6 +94,14 @@ interface Call<O extends BatchOp, R> {
   cursor: number;
 }
 
+/** Fewest checks per call when waiting work is spread over several free call slots. */
+export let SPLIT_MIN = 16;
+
+/** Scratch/benchmark knob: sets {@link SPLIT_MIN}. */
+export function setSplitMin(n: number): void {
+  SPLIT_MIN = n;
+}
+
 const NO_CONTEXTS: readonly unknown[] = [];
 const noop = (): void => undefined;
 
@@ -99,6 +110,7 @@ export class Batcher<O extends BatchOp, R> {
   readonly #pool: Pool;
   readonly #execute: ExecuteBatch<O, R>;
   readonly #limits: BatcherLimits;
+  readonly #target: DescribeTarget;
   readonly #pins = new Map<string, Pin>();
   readonly #pendingAlarm: Alarm;
   #hooks: StoreHooks = noopStoreHooks;
@@ -109,9 +121,10 @@ export class Batcher<O extends BatchOp, R> {
   #scheduled = false;
   #closed = false;
 
-  /** @param pool - the connections; @param execute - sends one call; @param limits - bounds */
-  constructor(pool: Pool, execute: ExecuteBatch<O, R>, limits: BatcherLimits) {
+  /** @param pool - the connections; @param execute - sends one call; @param limits - bounds; @param target - describes a call's destination */
+  constructor(pool: Pool, execute: ExecuteBatch<O, R>, limits: BatcherLimits, target: DescribeTarget = () => undefined) {
     this.#pool = pool;
+    this.#target = target;
     this.#execute = execute;
     this.#limits = limits;
     this.#pendingAlarm = new Alarm(this.#expirePending);
@@ -145,7 +158,7 @@ export class Batcher<O extends BatchOp, R> {
     } else if (signal?.aborted) early = new LimiterError(ErrorCodes.ABORTED, 'the check was aborted', { cause: signal.reason });
     else early = this.#pool.failure();
     if (early) {
-      hooks.onStoreError(early.code);
+      if (early.code !== ErrorCodes.ABORTED) hooks.onStoreError(early.code);
       return Promise.reject(early);
     }
     const context = hooks === noopStoreHooks ? undefined : hooks.captureContext();
@@ -185,8 +198,13 @@ export class Batcher<O extends BatchOp, R> {
       while (this.#head) this.#fail(this.#head, failure);
       return;
     }
-    while (this.#head !== undefined && this.#inFlight < this.#limits.maxInFlight) {
-      if (!this.#sendNext()) return;
+    const { maxInFlight, maxSize } = this.#limits;
+    while (this.#head !== undefined && this.#inFlight < maxInFlight) {
+      // Spread the waiting work over the free call slots, so that Redis runs
+      // one call while Node handles the reply of another (but never below
+      // SPLIT_MIN checks per call: small calls cost Redis more per check).
+      const share = Math.ceil(this.#pending / (maxInFlight - this.#inFlight));
+      if (!this.#sendNext(Math.min(maxSize, Math.max(SPLIT_MIN, share)))) return;
     }
   }
 
@@ -196,8 +214,8 @@ export class Batcher<O extends BatchOp, R> {
   };
 
   /** Gathers one call from the waiting ops and sends it; false when nothing can go out now. */
-  #sendNext(): boolean {
-    const { maxSize, maxKeys } = this.#limits;
+  #sendNext(maxSize: number): boolean {
+    const { maxKeys } = this.#limits;
     const multi = this.#pool.lanes.length > 1;
     const jobs: Job<O, R>[] = [];
     let lane: Lane | undefined;
@@ -252,7 +270,9 @@ export class Batcher<O extends BatchOp, R> {
     // Only script calls are batches for telemetry; a solo op (a reset) is not one.
     const settled = (jobs[0] as Job<O, R>).op.solo
       ? noop
-      : hooks.onBatch(jobs.length, hooks === noopStoreHooks ? NO_CONTEXTS : jobs.map((j) => j.context));
+      : hooks === noopStoreHooks
+        ? hooks.onBatch(jobs.length, NO_CONTEXTS)
+        : hooks.onBatch(jobs.length, jobs.map((j) => j.context), this.#target(lane));
     const call: Call<O, R> = { lane, jobs, pinned, alarm: new Alarm(() => this.#expireCall(call)), cursor: 0 };
     this.#inFlight += 1;
     lane.calls += 1;
@@ -282,6 +302,7 @@ export class Batcher<O extends BatchOp, R> {
 
   #settleCall(call: Call<O, R>, results: readonly (R | LimiterError)[] | undefined, error: LimiterError | undefined): void {
     call.alarm.cancel();
+    if (error) this.#hooks.onStoreError(error.code); // once per failed call, not per check in it
     this.#inFlight -= 1;
     call.lane.calls -= 1;
     call.lane.inFlight -= call.jobs.length;
@@ -289,7 +310,7 @@ export class Batcher<O extends BatchOp, R> {
     call.jobs.forEach((job, i) => {
       if (job.state === DONE) return; // already timed out or aborted: the late answer is ignored
       const result = error ?? (results ? results[i] : undefined);
-      if (result instanceof LimiterError) this.#fail(job, result);
+      if (result instanceof LimiterError) this.#fail(job, result, result !== error);
       else if (result === undefined) this.#fail(job, new LimiterError(ErrorCodes.STORE, 'the store answered fewer results than checks'));
       else this.#succeed(job, result);
     });
@@ -326,13 +347,14 @@ export class Batcher<O extends BatchOp, R> {
     job.resolve(value);
   }
 
-  #fail(job: Job<O, R>, error: LimiterError): void {
+  /** Rejects a job; `report` says whether this is an error of its own for onStoreError (an abort is not). */
+  #fail(job: Job<O, R>, error: LimiterError, report = error.code !== ErrorCodes.ABORTED): void {
     if (job.state === DONE) return;
     if (job.state === PENDING) this.#unlink(job);
     job.state = DONE;
     job.cleanup?.();
     this.#hooks.onPending(-1);
-    this.#hooks.onStoreError(error.code);
+    if (report) this.#hooks.onStoreError(error.code);
     job.reject(error);
   }
 

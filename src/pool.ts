@@ -9,10 +9,12 @@ import type { Redis, RedisOptions } from 'ioredis';
 import { ErrorCodes, LimiterError } from './errors.js';
 import type { ScriptClient } from './script.js';
 
-/** What a pool needs of a connection: scripts, DEL and its status. */
+/** What a pool needs of a connection: scripts (EVALSHA, EVAL, SCRIPT LOAD) and DEL. */
 export interface LaneClient extends ScriptClient {
   /** DEL key... */
   del(...keys: string[]): Promise<number>;
+  /** SCRIPT LOAD source */
+  script(subcommand: 'LOAD', source: string): Promise<unknown>;
 }
 
 /** One connection of a pool, with the work in flight on it. */
@@ -23,18 +25,48 @@ export class Lane {
   inFlight = 0;
   /** Script calls in flight on this connection. */
   calls = 0;
+  /**
+   * True once SCRIPT LOAD was sent on this connection since it (re)connected.
+   * A call sent after it on the same connection finds the script, so no call
+   * needs the NOSCRIPT fallback, whose EVAL would otherwise run after calls
+   * pipelined behind it and break their order.
+   */
+  primed = false;
+  /** Where the connection goes (from its ioredis options), for telemetry; no credentials. */
+  readonly server: LaneServer;
   readonly #isReady: () => boolean;
 
   /** @param client - the connection; @param isReady - whether it can take commands now */
   constructor(client: LaneClient, isReady: () => boolean) {
     this.client = client;
     this.#isReady = isReady;
+    this.server = serverOf(client);
   }
 
   /** True when the connection can take commands now. */
   get ready(): boolean {
     return this.#isReady();
   }
+}
+
+/** Address, port and database of a connection, as configured. */
+export interface LaneServer {
+  /** Host name or address. */
+  readonly address?: string;
+  /** TCP port. */
+  readonly port?: number;
+  /** Database index, as a string. */
+  readonly namespace?: string;
+}
+
+function serverOf(client: LaneClient): LaneServer {
+  const options = (client as { options?: { host?: unknown; port?: unknown; db?: unknown } }).options;
+  if (typeof options !== 'object' || options === null) return {};
+  return {
+    ...(typeof options.host === 'string' ? { address: options.host } : {}),
+    ...(typeof options.port === 'number' ? { port: options.port } : {}),
+    ...(typeof options.db === 'number' ? { namespace: String(options.db) } : {}),
+  };
 }
 
 /** How an owned pool opens its connections. */
@@ -165,15 +197,17 @@ export class Pool {
         connection.lastError = error;
         this.#onChange();
       });
+      const lane = new Lane(client as unknown as LaneClient, () => client.status === 'ready');
       client.on('ready', () => {
         connection.lastError = undefined;
+        lane.primed = false; // the server may have restarted and lost its scripts
         this.#onChange();
       });
       client.on('close', () => this.#onChange());
       client.on('end', () => this.#onChange());
       if (client.status === 'wait') client.connect().catch(() => undefined);
       this.#connections.push(connection);
-      this.lanes.push(new Lane(client as unknown as LaneClient, () => client.status === 'ready'));
+      this.lanes.push(lane);
     }
     this.#onChange();
   }

@@ -18,7 +18,7 @@ import { ErrorCodes, LimiterError, describe } from './errors.js';
 import { integerOption, objectOption } from './options.js';
 import { type Lane, type LaneClient, Pool } from './pool.js';
 import { decodeBatch, encodeBatch } from './redis-codec.js';
-import { Script } from './script.js';
+import { Script, isNoScript } from './script.js';
 import type { Check, CheckOutcome, EvaluateOptions, Store } from './store.js';
 import { type StoreHooks, noopStoreHooks } from './telemetry/hooks.js';
 
@@ -135,7 +135,13 @@ export class RedisStore implements Store {
     const maxKeys = integerOption('RedisStore', 'batch.maxKeys', batch.maxKeys, REDIS_STORE_DEFAULTS.batchMaxKeys, 1, 1_000_000);
     this.#cache = makeCache(o.denyCache, this.#clock !== undefined);
     this.#pool = makePool(o, size, timeout);
-    this.#batcher = new Batcher(this.#pool, this.#execute, { maxInFlight: size, maxSize, maxKeys, maxPending, acquireTimeout, timeout });
+    this.#batcher = new Batcher(this.#pool, this.#execute, { maxInFlight: size, maxSize, maxKeys, maxPending, acquireTimeout, timeout }, (lane) => ({
+      operation: 'EVALSHA',
+      procedure: gcraScript.sha,
+      ...(lane.server.address === undefined ? {} : { serverAddress: lane.server.address }),
+      ...(lane.server.port === undefined ? {} : { serverPort: lane.server.port }),
+      ...(lane.server.namespace === undefined ? {} : { namespace: lane.server.namespace }),
+    }));
     this.#pool.onChange(() => this.#batcher.dispatch());
   }
 
@@ -219,7 +225,7 @@ export class RedisStore implements Store {
     const sentAt = monotonicMicros();
     let reply: unknown;
     try {
-      reply = await gcraScript.run(lane.client, keys, args);
+      reply = await runScript(lane, keys, args);
     } catch (error) {
       throw toStoreError(error);
     }
@@ -247,6 +253,29 @@ export class RedisStore implements Store {
         cache.record(item.key, o.tat, item.interval, item.interval * item.burst, anchor as TimeAnchor);
       });
     });
+  }
+}
+
+/**
+ * Runs the GCRA script on a lane: EVALSHA, preceded on a fresh connection by
+ * SCRIPT LOAD (pipelined, not awaited), so calls keep their order on the
+ * connection. EVAL only if the server still answers NOSCRIPT (its script
+ * cache was flushed); the lane then loads the script again before its next call.
+ */
+async function runScript(lane: Lane, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+  const { client } = lane;
+  if (!lane.primed) {
+    lane.primed = true;
+    client.script('LOAD', gcraScript.source).catch(() => {
+      lane.primed = false;
+    });
+  }
+  try {
+    return await client.evalsha(gcraScript.sha, keys.length, ...keys, ...args);
+  } catch (error) {
+    if (!isNoScript(error)) throw error;
+    lane.primed = false;
+    return client.eval(gcraScript.source, keys.length, ...keys, ...args);
   }
 }
 

@@ -1,0 +1,210 @@
+/**
+ * Batching (SPEC section 9): checks fired together travel in shared script
+ * calls, and their results equal those of the same checks run one by one,
+ * in issue order, on a MemoryStore with the same fake clock. Also: a bad
+ * check in a batch fails alone, batches respect their size caps, resets keep
+ * their place in the order, and a lone check goes out without any timer.
+ *
+ * Every limit has an emission interval of at least 8 s, so keys written by
+ * the script live far longer than a run: Redis's real-time expiry of keys
+ * cannot interfere with a frozen fake clock.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it, mock } from 'node:test';
+import fc from 'fast-check';
+import type { Redis } from 'ioredis';
+import { type Limit, LimiterError, MemoryStore, RedisStore, type RedisStoreOptions, perHour, perMinute, resolveLimit } from '../src/index.js';
+import type { Check, CheckItem, CheckOutcome, Store } from '../src/store.js';
+import { noopStoreHooks } from '../src/telemetry/hooks.js';
+import { type RedisProcess, startRedis } from './helpers/redis-server.js';
+
+/** One limit per key (the deny cache is exact when a key is always checked with the same limit). */
+const KEY_LIMITS: ReadonlyMap<string, Limit> = new Map([
+  ['a', perMinute(3)],
+  ['b', perHour(5, 3)],
+  ['c', { rate: 7, period: 60_000, burst: 3 }],
+  ['d', perMinute(2, 5)],
+  ['e', perMinute(1)],
+]);
+const KEYS = [...KEY_LIMITS.keys()];
+
+function item(key: string, cost: number): CheckItem {
+  const r = resolveLimit(KEY_LIMITS.get(key) as Limit);
+  return { key, interval: r.interval, burst: r.burst, cost };
+}
+const burst = (key: string): number => resolveLimit(KEY_LIMITS.get(key) as Limit).burst;
+
+type Op = { kind: 'check'; check: Check } | { kind: 'reset'; keys: string[] };
+
+const keyArb = fc.constantFrom(...KEYS);
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 6, arbitrary: keyArb.chain((key) => fc.integer({ min: 0, max: burst(key) + 1 }).map((cost): Op => ({ kind: 'check', check: { mode: 'all', items: [item(key, cost)] } }))) },
+  { weight: 2, arbitrary: keyArb.chain((key) => fc.integer({ min: 1, max: burst(key) + 1 }).map((n): Op => ({ kind: 'check', check: { mode: 'atMost', items: [item(key, n)] } }))) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .array(keyArb.chain((key) => fc.integer({ min: 0, max: burst(key) }).map((cost) => item(key, cost))), { minLength: 2, maxLength: 3 })
+      .map((items): Op => ({ kind: 'check', check: { mode: 'all', items } })),
+  },
+  { weight: 1, arbitrary: fc.uniqueArray(keyArb, { minLength: 1, maxLength: 2 }).map((keys): Op => ({ kind: 'reset', keys })) },
+);
+/** A round: advance the clock by dt µs, then fire all ops at once. */
+const roundArb = fc.record({ dt: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 30_000_000 })), ops: fc.array(opArb, { minLength: 1, maxLength: 60, size: 'max' }) });
+
+function without(outcome: CheckOutcome): unknown {
+  const { source: _source, ...rest } = outcome;
+  return rest;
+}
+
+function fire(store: Store, op: Op): Promise<unknown> {
+  return op.kind === 'reset' ? store.reset(op.keys).then(() => 'reset') : store.evaluate(op.check).then(without);
+}
+
+/** Records the size of every script call. */
+function recordBatches(store: RedisStore): number[] {
+  const sizes: number[] = [];
+  store.instrument({ ...noopStoreHooks, onBatch: (size) => (sizes.push(size), () => undefined) });
+  return sizes;
+}
+
+describe('batching', () => {
+  let redis: RedisProcess;
+  let client: Redis;
+  let runs = 0;
+
+  before(async () => {
+    redis = await startRedis();
+    client = redis.client();
+  });
+  after(async () => {
+    await redis.stop();
+  });
+
+  const variants: { name: string; options: () => Partial<RedisStoreOptions> }[] = [
+    { name: 'borrowed client, 2 calls in flight, deny cache on', options: () => ({ client, pool: { size: 2 } }) },
+    { name: 'owned pool of 3 connections, deny cache off', options: () => ({ url: redis.url, pool: { size: 3 }, denyCache: false }) },
+    { name: 'owned pool of 4 connections, small batches, deny cache on', options: () => ({ url: redis.url, pool: { size: 4 }, batch: { maxSize: 7 } }) },
+  ];
+
+  for (const variant of variants) {
+    it(`results equal one-by-one evaluation in issue order (${variant.name})`, async () => {
+      const sizes: number[] = [];
+      let compared = 0;
+      await fc.assert(
+        fc.asyncProperty(fc.integer({ min: 1_600_000_000_000_000, max: 1_900_000_000_000_000 }), fc.array(roundArb, { minLength: 1, maxLength: 4, size: 'max' }), async (start, rounds) => {
+          runs += 1;
+          let t = start;
+          const now = (): number => t;
+          const store = new RedisStore({ ...variant.options(), prefix: `batch:${runs}:`, now } as RedisStoreOptions);
+          const batchSizes = recordBatches(store);
+          const memory = new MemoryStore({ now });
+          try {
+            for (const round of rounds) {
+              t += round.dt;
+              const together = await Promise.all(round.ops.map((op) => fire(store, op)));
+              const oneByOne: unknown[] = [];
+              for (const op of round.ops) oneByOne.push(await fire(memory, op));
+              assert.deepEqual(together, oneByOne);
+              compared += round.ops.length;
+            }
+          } finally {
+            await store.close();
+          }
+          sizes.push(...batchSizes);
+        }),
+        { numRuns: 40 },
+      );
+      assert.ok(compared > 1000, `only ${compared} ops compared`);
+      assert.ok(sizes.some((s) => s > 1), 'no script call carried more than one check');
+      assert.ok(sizes.filter((s) => s > 1).length > 20, `only ${sizes.filter((s) => s > 1).length} calls carried several checks`);
+    });
+  }
+
+  it('a bad check in a batch fails alone; the others are answered', async () => {
+    const t = 1_700_000_000_000_000;
+    const store = new RedisStore({ client, prefix: 'batch:bad:', now: () => t, denyCache: false, pool: { size: 1 } });
+    const sizes = recordBatches(store);
+    const memory = new MemoryStore({ now: () => t });
+    const good = (key: string): Check => ({ mode: 'all', items: [item(key, 1)] });
+    const bad: Check = { mode: 'all', items: [{ key: 'a', interval: 0, burst: 3, cost: 1 }] };
+    const checks = [good('a'), good('b'), bad, good('a'), { mode: 'atMost', items: [{ key: 'c', interval: 5, burst: 2, cost: 0 }] } as Check, good('c')];
+    const settled = await Promise.allSettled(checks.map((c) => store.evaluate(c)));
+    assert.deepEqual(sizes, [checks.length], 'all checks went out in one script call');
+    for (const i of [2, 4]) {
+      const s = settled[i];
+      assert.equal(s?.status, 'rejected');
+      assert.ok(s.status === 'rejected' && s.reason instanceof LimiterError && s.reason.code === 'ERR_STORE', `check ${i} fails with ERR_STORE`);
+      assert.match(s.status === 'rejected' ? String((s.reason as Error).message) : '', /must be an integer >= 1/);
+    }
+    for (const i of [0, 1, 3, 5]) {
+      const s = settled[i];
+      assert.equal(s?.status, 'fulfilled', `check ${i} is answered`);
+      if (s?.status === 'fulfilled') assert.deepEqual(without(s.value), without(await memory.evaluate(checks[i] as Check)));
+    }
+    await store.close();
+  });
+
+  it('a check the script cannot parse is rejected before it can garble a batch', async () => {
+    const store = new RedisStore({ client, prefix: 'batch:shape:', denyCache: false });
+    await assert.rejects(store.evaluate({ mode: 'all', items: [] }), (e: unknown) => e instanceof LimiterError && e.code === 'ERR_INVALID_OPTION' && /non-empty array of items/.test(e.message));
+    await assert.rejects(store.evaluate({ mode: 'most' as 'all', items: [item('a', 1)] }), (e: unknown) => e instanceof LimiterError && /check.mode/.test(e.message));
+    await assert.rejects(store.evaluate({ mode: 'all', items: [{ ...item('a', 1), key: '' }] }), (e: unknown) => e instanceof LimiterError && e.code === 'ERR_INVALID_KEY');
+    await store.close();
+  });
+
+  it('caps calls at batch.maxSize checks and batch.maxKeys keys', async () => {
+    const t = 1_700_000_000_000_000;
+    const store = new RedisStore({ client, prefix: 'batch:cap:', now: () => t, denyCache: false, pool: { size: 1 }, batch: { maxSize: 50 } });
+    const sizes = recordBatches(store);
+    const singles = Array.from({ length: 230 }, (_, i): Check => ({ mode: 'all', items: [item(KEYS[i % KEYS.length] as string, 0)] }));
+    await Promise.all(singles.map((c) => store.evaluate(c)));
+    assert.deepEqual(sizes, [50, 50, 50, 50, 30]);
+    await store.close();
+    const narrow = new RedisStore({ client, prefix: 'batch:cap:', now: () => t, denyCache: false, pool: { size: 1 }, batch: { maxKeys: 10 } });
+    const keySizes = recordBatches(narrow);
+    const triples = Array.from({ length: 12 }, (): Check => ({ mode: 'all', items: [item('a', 0), item('b', 0), item('c', 0)] }));
+    const wide: Check = { mode: 'all', items: Array.from({ length: 12 }, () => item('d', 0)) };
+    await Promise.all([...triples, wide, ...triples].map((c) => narrow.evaluate(c)));
+    // 3 keys per check, 10 keys per call: 3 checks per call; the 12-key check travels alone.
+    assert.deepEqual(keySizes, [3, 3, 3, 3, 1, 3, 3, 3, 3]);
+    await narrow.close();
+  });
+
+  it('a reset keeps its place: checks issued before it are not overtaken, checks after it see a full bucket', async () => {
+    let t = 1_700_000_000_000_000;
+    const now = (): number => t;
+    for (const options of [{ client, pool: { size: 3 } }, { url: redis.url, pool: { size: 3 } }] as Partial<RedisStoreOptions>[]) {
+      runs += 1;
+      const store = new RedisStore({ ...options, prefix: `batch:reset:${runs}:`, now } as RedisStoreOptions);
+      const memory = new MemoryStore({ now });
+      t += 1_000_000;
+      const ops: Op[] = [
+        ...Array.from({ length: 4 }, (): Op => ({ kind: 'check', check: { mode: 'all', items: [item('a', 1)] } })),
+        { kind: 'reset', keys: ['a'] },
+        ...Array.from({ length: 4 }, (): Op => ({ kind: 'check', check: { mode: 'all', items: [item('a', 1)] } })),
+        { kind: 'reset', keys: ['a', 'b'] },
+        { kind: 'check', check: { mode: 'all', items: [item('a', 3)] } },
+      ];
+      const together = await Promise.all(ops.map((op) => fire(store, op)));
+      const oneByOne: unknown[] = [];
+      for (const op of ops) oneByOne.push(await fire(memory, op));
+      assert.deepEqual(together, oneByOne);
+      await store.close();
+    }
+  });
+
+  it('a lone check goes out at once: it is answered while timers are frozen', async () => {
+    const store = new RedisStore({ client, prefix: 'batch:lone:', denyCache: false });
+    await store.evaluate({ mode: 'all', items: [item('a', 0)] }); // script loaded, connection warm
+    const sizes = recordBatches(store);
+    mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'setImmediate'] });
+    try {
+      const outcome = await store.evaluate({ mode: 'all', items: [item('a', 1)] });
+      assert.equal(outcome.allowed, true);
+      assert.deepEqual(sizes, [1]);
+    } finally {
+      mock.timers.reset();
+    }
+    await store.close();
+  });
+});

@@ -5,7 +5,7 @@
 export { Limiter } from './limiter.js';
 export type { AllowOptions, LimitItem, LimiterOptions, WaitOptions } from './limiter.js';
 export { RedisStore } from './redis-store.js';
-export type { RedisStoreOptions } from './redis-store.js';
+export type { RedisStoreOptions, RedisPoolOptions, RedisBatchOptions, DenyCacheOptions, RedisStoreStats } from './redis-store.js';
 export { MemoryStore } from './memory-store.js';
 export type { MemoryStoreOptions } from './memory-store.js';
 export { perSecond, perMinute, perHour, perDay, resolveLimit } from './limits.js';

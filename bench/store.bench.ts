@@ -10,14 +10,17 @@
  * round; figures are medians of the rounds and ratios are taken within a round.
  * Also measures the cost of denied keys from 1k to 100k held locally.
  *
+ * tollgate is measured compiled to JavaScript (see lib/build.ts); --source
+ * measures the TypeScript source through tsx instead.
+ *
  * Flags: --quick (under 2 minutes), --rounds=N, --pool=N (tollgate pool.size),
- * --no-deny-cache. Writes bench/results/store.{json,md,svg}.
+ * --no-deny-cache, --source. Writes bench/results/store.{json,md,svg}.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { resolveLimit } from '../src/index.js';
-import { type BenchLimit, type ContenderSpec, type TollgateSettings, naive, rlf, rlfBlock, tollgate } from './lib/contenders.js';
+import { loadTollgate } from './lib/build.js';
+import { type BenchLimit, type ContenderSpec, type TollgateSettings, naive, resolveLimitUs, rlf, rlfBlock, tollgate } from './lib/contenders.js';
 import { type ScalingRow, measureLevel } from './lib/deny-scaling.js';
 import { runLoad } from './lib/load.js';
 import { type ScriptCostRow, measureScriptCost } from './lib/script-cost.js';
@@ -84,11 +87,14 @@ const settings: TollgateSettings = {
   ...(flag('no-deny-cache') !== undefined ? { denyCache: false } : {}),
 };
 
+const loaded = await loadTollgate(flag('source') !== undefined);
+const tg = (s: TollgateSettings): ContenderSpec => tollgate(loaded.module, s);
+
 const PROFILES: Record<ProfileId, { limit: BenchLimit; libs: ContenderSpec[] }> = {
   // A limit so high that nothing is denied (each key sees well under 1,000 checks/s).
-  pass: { limit: { rate: 1_000_000_000, periodMs: 60_000 }, libs: [tollgate(settings), rlf, naive] },
+  pass: { limit: { rate: 1_000_000_000, periodMs: 60_000 }, libs: [tg(settings), rlf, naive] },
   // 5 per 60 s; every key is exhausted by the warm-up.
-  deny: { limit: { rate: 5, periodMs: 60_000 }, libs: [tollgate(settings), rlf, rlfBlock, naive] },
+  deny: { limit: { rate: 5, periodMs: 60_000 }, libs: [tg(settings), rlf, rlfBlock, naive] },
 };
 
 const ids = Array.from({ length: config.keys }, (_, i) => `user:${i}`);
@@ -181,7 +187,7 @@ try {
   console.log(`redis-server ${version} on 127.0.0.1:${redis.port}; ${quick ? 'quick' : 'full'} run, ${config.rounds} rounds, ${config.runMs} ms per measurement`);
   {
     const probe = await PROFILES.pass.libs[0]!.create(redis, PROFILES.pass.limit);
-    tollgateNotes = probe.notes;
+    tollgateNotes = `${probe.notes}; ${loaded.note}`;
     await probe.close();
     console.log(`tollgate: ${tollgateNotes}`);
   }
@@ -202,7 +208,7 @@ try {
   }
 
   const passLimit = PROFILES.pass.limit;
-  const passInterval = resolveLimit({ rate: passLimit.rate, period: passLimit.periodMs }).interval;
+  const passInterval = resolveLimitUs(passLimit).interval;
   for (let round = 1; round <= config.scriptCost.rounds; round += 1) {
     const rows = await measureScriptCost(redis, rotate([naive, rlf], round), passLimit, passInterval, { ...config.scriptCost, keys: config.keys });
     scriptRows.push(...rows);
@@ -213,10 +219,10 @@ try {
 
   // rate-limiter-flexible's block list is unbounded; give tollgate's cache room for every denied key too.
   const maxLevel = Math.max(...config.scaling.levels) + config.scaling.insertMax;
-  const scalingLibs = [tollgate({ ...settings, ...(settings.denyCache === false ? {} : { denyCacheEntries: maxLevel }) }), rlfBlock];
+  const scalingLibs = [tg({ ...settings, ...(settings.denyCache === false ? {} : { denyCacheEntries: maxLevel }) }), rlfBlock];
   {
     const probe = await scalingLibs[0]!.create(redis, PROFILES.deny.limit);
-    scalingNotes = probe.notes;
+    scalingNotes = `${probe.notes}; ${loaded.note}`;
     await probe.close();
   }
   for (let round = 1; round <= config.scaling.rounds; round += 1) {

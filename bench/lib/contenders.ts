@@ -5,9 +5,17 @@
  * and the naive one-EVALSHA-per-check GCRA client.
  */
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
-import { ErrorCodes, type Limit, Limiter, LimiterError, RedisStore, type RedisStoreOptions, resolveLimit } from '../../src/index.js';
+import type { Limit, RedisStore, RedisStoreOptions } from '../../src/index.js';
+import type { TollgateModule } from './build.js';
 import type { BenchRedis } from './redis.js';
 import { NaiveGcra } from './naive-gcra.js';
+import { resolveLimit } from '../../src/limits.js';
+
+/** A bench limit's emission interval (µs) and burst, as the GCRA scripts take them. */
+export function resolveLimitUs(limit: BenchLimit): { interval: number; burst: number } {
+  const r = resolveLimit({ rate: limit.rate, period: limit.periodMs });
+  return { interval: r.interval, burst: r.burst };
+}
 
 /** A limit every contender applies to every key: `rate` checks per `periodMs`. */
 export interface BenchLimit {
@@ -66,7 +74,11 @@ export type ContenderId = 'tollgate' | 'rlf' | 'rlf-block' | 'naive';
  * (`{ url, pool, timeout, denyCache }`); falls back to `{ client }` over one
  * ioredis connection when this RedisStore does not accept `url` yet.
  */
-export function createTollgateStore(redis: BenchRedis, settings: TollgateSettings): { store: RedisStore; mode: string; close(): Promise<void> } {
+export function createTollgateStore(
+  { RedisStore, LimiterError, ErrorCodes }: TollgateModule,
+  redis: BenchRedis,
+  settings: TollgateSettings,
+): { store: RedisStore; mode: string; close(): Promise<void> } {
   const extra: Record<string, unknown> = { timeout: settings.timeoutMs };
   if (settings.denyCache === false) extra.denyCache = false;
   else if (settings.denyCacheEntries !== undefined) extra.denyCache = { maxEntries: settings.denyCacheEntries };
@@ -96,14 +108,14 @@ function denyCacheNote(settings: TollgateSettings): string {
   return settings.denyCacheEntries === undefined ? '' : `, denyCache.maxEntries ${settings.denyCacheEntries}`;
 }
 
-/** tollgate: RedisStore through Limiter.allow. */
-export function tollgate(settings: TollgateSettings): ContenderSpec {
+/** tollgate: RedisStore through Limiter.allow, from `mod` (compiled or source, see build.ts). */
+export function tollgate(mod: TollgateModule, settings: TollgateSettings): ContenderSpec {
   return {
     id: 'tollgate',
     label: 'tollgate',
     async create(redis, limit) {
-      const { store, mode, close } = createTollgateStore(redis, settings);
-      const limiter = new Limiter({ store });
+      const { store, mode, close } = createTollgateStore(mod, redis, settings);
+      const limiter = new mod.Limiter({ store });
       const l: Limit = { rate: limit.rate, period: limit.periodMs };
       const prefix = store.prefix;
       return {
@@ -164,7 +176,7 @@ export const naive: ContenderSpec = {
   label: 'naive GCRA (EVALSHA per check)',
   async create(redis, limit) {
     const client = redis.client();
-    const resolved = resolveLimit({ rate: limit.rate, period: limit.periodMs });
+    const resolved = resolveLimitUs(limit);
     const prefix = 'naive:';
     const gcra = new NaiveGcra(client, { interval: resolved.interval, burst: resolved.burst }, prefix);
     return {

@@ -1,0 +1,91 @@
+/**
+ * One HTTP server for the HTTP benchmark, run in its own process:
+ * `http-server.ts <express|fastify> <none|tollgate|peer> <redisPort>`.
+ * It listens on a free loopback port, prints `PORT <n>` once ready, and
+ * exits on SIGTERM. Every limited variant keys by the `x-api-key` header and
+ * uses a limit no client reaches (all requests pass), so the figures show the
+ * limiter's overhead: tollgate with a RedisStore, or the framework's usual
+ * peer (express-rate-limit + rate-limit-redis, @fastify/rate-limit + ioredis).
+ */
+import type { AddressInfo } from 'node:net';
+import express, { type Request } from 'express';
+import Fastify, { type FastifyRequest } from 'fastify';
+import { Redis } from 'ioredis';
+import { RedisStore } from '../../src/redis-store.js';
+import { headerKey } from '../../middleware/keys.js';
+
+/** Requests per window per key: far above what any key receives in a run. */
+export const BENCH_LIMIT = 1_000_000;
+/** Window of the limit, ms. */
+export const BENCH_WINDOW_MS = 60_000;
+
+type Framework = 'express' | 'fastify';
+type Variant = 'none' | 'tollgate' | 'peer';
+
+const [framework, variant, portArg] = process.argv.slice(2) as [Framework, Variant, string];
+const redisPort = Number(portArg);
+const redisUrl = `redis://127.0.0.1:${redisPort}`;
+const apiKey = (req: { headers: Record<string, string | string[] | undefined> }): string => String(req.headers['x-api-key'] ?? 'anonymous');
+const closers: (() => Promise<unknown> | void)[] = [];
+
+async function expressApp(): Promise<(port: number) => Promise<number>> {
+  const app = express();
+  if (variant === 'tollgate') {
+    const { rateLimit } = await import('../../middleware/express.js');
+    const store = new RedisStore({ url: redisUrl });
+    closers.push(() => store.close());
+    app.use(rateLimit({ store, limit: { rate: BENCH_LIMIT, period: BENCH_WINDOW_MS }, key: headerKey<Request>('x-api-key') }));
+  } else if (variant === 'peer') {
+    const { rateLimit } = await import('express-rate-limit');
+    const { RedisStore: PeerStore } = await import('rate-limit-redis');
+    const client = new Redis(redisPort, '127.0.0.1');
+    closers.push(() => client.disconnect());
+    app.use(
+      rateLimit({
+        windowMs: BENCH_WINDOW_MS,
+        limit: BENCH_LIMIT,
+        keyGenerator: apiKey,
+        validate: false,
+        store: new PeerStore({ sendCommand: (command: string, ...args: string[]) => client.call(command, ...args) as never }),
+      }),
+    );
+  }
+  app.get('/', (_req, res) => {
+    res.json({ hello: 'world' });
+  });
+  return (port) =>
+    new Promise((resolve) => {
+      const server = app.listen(port, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
+      closers.push(() => new Promise((r) => server.close(r)));
+    });
+}
+
+async function fastifyApp(): Promise<(port: number) => Promise<number>> {
+  const app = Fastify();
+  if (variant === 'tollgate') {
+    const { tollgate } = await import('../../middleware/fastify.js');
+    const store = new RedisStore({ url: redisUrl });
+    closers.push(() => store.close());
+    await app.register(tollgate, { store, limit: { rate: BENCH_LIMIT, period: BENCH_WINDOW_MS }, key: headerKey<FastifyRequest>('x-api-key') });
+  } else if (variant === 'peer') {
+    // Imported by a computed name: its type augmentation of `config.rateLimit` differs from tollgate's.
+    const peerModule = '@fastify/rate-limit';
+    const { default: peer } = (await import(peerModule)) as { default: Parameters<typeof app.register>[0] };
+    const client = new Redis(redisPort, '127.0.0.1');
+    closers.push(() => client.disconnect());
+    await app.register(peer, { max: BENCH_LIMIT, timeWindow: BENCH_WINDOW_MS, redis: client, keyGenerator: apiKey } as never);
+  }
+  app.get('/', async () => ({ hello: 'world' }));
+  return async (port) => {
+    await app.listen({ port, host: '127.0.0.1' });
+    closers.push(() => app.close());
+    return (app.server.address() as AddressInfo).port;
+  };
+}
+
+const listen = framework === 'express' ? await expressApp() : await fastifyApp();
+const port = await listen(0);
+process.stdout.write(`PORT ${port}\n`);
+process.on('SIGTERM', () => {
+  void Promise.allSettled(closers.map((c) => c())).then(() => process.exit(0));
+});

@@ -167,7 +167,16 @@ export class Limiter {
 
   async #evaluate(check: Check, limits: CheckLimits): Promise<CheckOutcome> {
     const run = (): Promise<CheckOutcome> => this.#failure.run(check, () => this.#store.evaluate(check));
-    return this.#telemetry === undefined ? run() : this.#telemetry.observe(limits, check.items.length, run);
+    const probe = this.#telemetry?.start(limits, check.items.length);
+    if (probe === undefined) return run();
+    try {
+      const outcome = await probe.call(run);
+      probe.succeed(outcome);
+      return outcome;
+    } catch (error) {
+      probe.fail(error);
+      throw error;
+    }
   }
 }
 

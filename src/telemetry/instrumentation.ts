@@ -5,7 +5,7 @@
  * nothing changed), so an SDK registered after the limiter was made is
  * picked up, and with no SDK registered a check costs two global lookups.
  */
-import { type MeterProvider, type TracerProvider, metrics } from '@opentelemetry/api';
+import { type MeterProvider, type Span, type TracerProvider, metrics } from '@opentelemetry/api';
 import { ErrorCodes, LimiterError, describe } from '../errors.js';
 import type { Limit } from '../limits.js';
 import { MemoryStore } from '../memory-store.js';
@@ -92,6 +92,52 @@ const POLICY_SLOT: Readonly<Record<string, number>> = {
 const MEMORY_SLOT = slotIndex('memory');
 const noop = (): void => undefined;
 
+/** One check being observed: its start time, its span, and the metrics it will be counted in. */
+export class CheckProbe {
+  readonly #metrics: TollgateMetrics | null;
+  readonly #tracing: Tracing;
+  readonly #span: Span | undefined;
+  readonly #name: string;
+  readonly #start: number;
+
+  /** Made by {@link Instrumentation.start}. */
+  constructor(metrics: TollgateMetrics | null, tracing: Tracing, span: Span | undefined, name: string | undefined) {
+    this.#metrics = metrics;
+    this.#tracing = tracing;
+    this.#span = span;
+    this.#name = name ?? '';
+    this.#start = metrics === null ? 0 : performance.now();
+  }
+
+  /** Runs the store call, inside the check's span when there is one. */
+  call(run: () => Promise<CheckOutcome>): Promise<CheckOutcome> {
+    return this.#span === undefined ? run() : this.#tracing.run(this.#span, run);
+  }
+
+  /** Records an answered check: its count by outcome and source, its duration, its span attributes. */
+  succeed(outcome: CheckOutcome): void {
+    const m = this.#metrics;
+    if (m !== null) {
+      const slot = outcome.reason === undefined ? (SLOT_OF[outcome.source] ?? MEMORY_SLOT) : (POLICY_SLOT[outcome.reason] ?? MEMORY_SLOT);
+      const cell = m.checkCell(this.#name, outcome.allowed, slot);
+      cell.count += 1;
+      m.duration.record((performance.now() - this.#start) / 1000, cell.durationAttributes);
+    }
+    if (this.#span !== undefined) this.#tracing.endCheck(this.#span, outcome);
+  }
+
+  /** Records a failed check: its count and duration by error code, and the span's error status. */
+  fail(error: unknown): void {
+    const m = this.#metrics;
+    if (m !== null) {
+      const cell = m.errorCell(this.#name, error instanceof LimiterError ? error.code : '_OTHER');
+      cell.count += 1;
+      m.duration.record((performance.now() - this.#start) / 1000, cell.durationAttributes);
+    }
+    if (this.#span !== undefined) this.#tracing.failCheck(this.#span, error);
+  }
+}
+
 /** Times, counts and traces the checks of one limiter, and instruments its store. */
 export class Instrumentation {
   readonly #meterProvider: MeterProvider | undefined;
@@ -110,7 +156,7 @@ export class Instrumentation {
     this.storeHooks = {
       captureContext: captureSpanContext,
       onBatch: (size, contexts, target) => {
-        this.#resolveMetrics()?.recordBatch(store, size);
+        this.#resolveMetrics()?.recordBatch(size);
         return this.#tracing.startBatch(size, contexts, target, store) ?? noop;
       },
       onCacheHit: () => this.#resolveMetrics()?.countCacheHit(store),
@@ -119,44 +165,19 @@ export class Instrumentation {
     };
   }
 
-  /** Runs one check through `call`, timing, counting and tracing it when an SDK is there. */
-  observe(limits: CheckLimits, items: number, call: () => Promise<CheckOutcome>): Promise<CheckOutcome> {
+  /**
+   * Starts observing one check: returns a probe to run and finish it with,
+   * or undefined when there is nothing to report (no SDK, no traced parent),
+   * in which case the caller runs the check as if uninstrumented.
+   */
+  start(limits: CheckLimits, items: number): CheckProbe | undefined {
     const m = this.#resolveMetrics();
     const traced = this.#tracing.wantsCheckSpan();
-    if (m === null && !traced) return call();
+    if (m === null && !traced) return undefined;
     const name = limitName(limits);
     const span = traced ? this.#tracing.startCheck(name, items) : undefined;
-    if (m === null && span === undefined) return call();
-    return this.#observed(m, span, name, call);
-  }
-
-  async #observed(
-    m: TollgateMetrics | null,
-    span: ReturnType<Tracing['startCheck']>,
-    name: string | undefined,
-    call: () => Promise<CheckOutcome>,
-  ): Promise<CheckOutcome> {
-    const start = m === null ? 0 : performance.now();
-    let outcome: CheckOutcome;
-    try {
-      outcome = await (span === undefined ? call() : this.#tracing.run(span, call));
-    } catch (error) {
-      if (m !== null) {
-        const cell = m.errorCell(name ?? '', error instanceof LimiterError ? error.code : '_OTHER');
-        cell.count += 1;
-        m.duration.record((performance.now() - start) / 1000, cell.durationAttributes);
-      }
-      if (span !== undefined) this.#tracing.failCheck(span, error);
-      throw error;
-    }
-    if (m !== null) {
-      const slot = outcome.reason === undefined ? (SLOT_OF[outcome.source] ?? MEMORY_SLOT) : (POLICY_SLOT[outcome.reason] ?? MEMORY_SLOT);
-      const cell = m.checkCell(name ?? '', outcome.allowed, slot);
-      cell.count += 1;
-      m.duration.record((performance.now() - start) / 1000, cell.durationAttributes);
-    }
-    if (span !== undefined) this.#tracing.endCheck(span, outcome);
-    return outcome;
+    if (m === null && span === undefined) return undefined;
+    return new CheckProbe(m, this.#tracing, span, name);
   }
 
   /** The kind of store instrumented. */

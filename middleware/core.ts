@@ -8,7 +8,7 @@
 import { LimiterError } from '../src/errors.js';
 import { isStoreFailure } from '../src/failure.js';
 import type { LimitResult } from '../src/result.js';
-import { type HeaderList, buildHeaders, policyHeaderFor } from './headers.js';
+import { type HeaderChoice, type HeaderList, buildHeaders, policyHeaderFor } from './headers.js';
 import { inRanges } from './ip.js';
 import { buildKey } from './namespace.js';
 import type { NormalizedOptions } from './options.js';
@@ -32,6 +32,9 @@ export interface Decision {
 /** Property under which the outcome is attached to the request. */
 export const INFO_PROPERTY = 'rateLimit';
 
+/** The answer for requests the middleware leaves alone. */
+const PASS: Promise<undefined> = Promise.resolve(undefined);
+
 function isThenable<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as Promise<T> | null)?.then === 'function';
 }
@@ -43,6 +46,7 @@ export class RateLimitCore<Req extends object, Res> {
   readonly #guard: symbol;
   readonly #cache: PolicyCache<CompiledPolicy<Req> | null> | undefined;
   readonly #resolverField: string;
+  readonly #headerChoice: HeaderChoice;
 
   /** @param options - already validated options */
   constructor(options: NormalizedOptions<Req, Res>) {
@@ -51,6 +55,7 @@ export class RateLimitCore<Req extends object, Res> {
     this.#guard = Symbol.for(`tollgate.rateLimit:${options.namespace}`);
     this.#cache = options.resolver && options.policyKey ? new PolicyCache(options.policyTtl, options.policyCacheSize) : undefined;
     this.#resolverField = 'policy(req) result';
+    this.#headerChoice = { standard: options.standardHeaders, legacy: options.legacyHeaders };
   }
 
   /**
@@ -58,10 +63,37 @@ export class RateLimitCore<Req extends object, Res> {
    * (already counted by this limiter, skipped, allow-listed, no policy, or a
    * store error under `failOpen`); rejects with the error to pass to the framework.
    */
-  async check(req: Req): Promise<Decision | undefined> {
+  check(req: Req): Promise<Decision | undefined> {
     const flags = req as Record<symbol, unknown>;
-    if (flags[this.#guard] === true) return undefined;
+    if (flags[this.#guard] === true) return PASS;
     flags[this.#guard] = true;
+    const o = this.options;
+    const policy = o.staticPolicy;
+    // Fast path: a static single-limit policy with synchronous key and cost, no skip rules.
+    if (policy !== undefined && policy.limits.length === 1 && o.skip === undefined && o.allowList.length === 0) {
+      try {
+        const l = policy.limits[0] as CompiledLimit<Req>;
+        const key = l.key(req);
+        const cost = typeof l.cost === 'number' ? l.cost : l.cost(req);
+        if (!isThenable(key) && !isThenable(cost)) {
+          if (key === undefined || key === null || key === '') {
+            o.hooks.onRequest('skipped', policy.name);
+            return PASS;
+          }
+          const applied: AppliedLimit = { name: l.name, key: buildKey(l.shape, String(key)), limit: l.limit, cost };
+          return o.limiter.allow(applied.key, applied.limit, { cost }).then(
+            (result) => this.#decide(req, policy, policy.limits, policy.policyHeader, [applied], result),
+            (error: unknown) => this.#fail(error, policy.name),
+          );
+        }
+      } catch (error) {
+        return Promise.resolve().then(() => this.#fail(error, policy.name));
+      }
+    }
+    return this.#checkSlow(req);
+  }
+
+  async #checkSlow(req: Req): Promise<Decision | undefined> {
     const o = this.options;
     let policyName = o.name;
     try {
@@ -77,10 +109,16 @@ export class RateLimitCore<Req extends object, Res> {
       policyName = policy.name;
       return await this.#apply(req, policy);
     } catch (error) {
-      o.hooks.onRequest('error', policyName);
-      if (o.failOpen && error instanceof LimiterError && isStoreFailure(error)) return undefined;
-      throw error;
+      return this.#fail(error, policyName);
     }
+  }
+
+  /** Records an error; swallows a store failure under `failOpen`, rethrows anything else. */
+  #fail(error: unknown, policyName: string): undefined {
+    const o = this.options;
+    o.hooks.onRequest('error', policyName);
+    if (o.failOpen && error instanceof LimiterError && isStoreFailure(error)) return undefined;
+    throw error;
   }
 
   /** The default 429 body for a decision. */
@@ -139,18 +177,25 @@ export class RateLimitCore<Req extends object, Res> {
       o.hooks.onRequest('skipped', policy.name);
       return undefined;
     }
-    let result: LimitResult;
-    if (applied.length === 1) {
-      const a = applied[0] as AppliedLimit;
-      result = await o.limiter.allow(a.key, a.limit, { cost: a.cost });
-    } else {
-      result = await o.limiter.allowAll(applied);
-    }
+    const single = applied.length === 1 ? (applied[0] as AppliedLimit) : undefined;
+    const result = single ? await o.limiter.allow(single.key, single.limit, { cost: single.cost }) : await o.limiter.allowAll(applied);
+    return this.#decide(req, policy, limits, used === undefined ? policy.policyHeader : policyHeaderFor(limits), applied, result);
+  }
+
+  /** Turns a limiter result into the decision: attaches `req.rateLimit`, builds headers, records the metric. */
+  #decide(
+    req: Req,
+    policy: CompiledPolicy<Req>,
+    limits: readonly CompiledLimit<Req>[],
+    policyHeader: string,
+    applied: readonly AppliedLimit[],
+    result: LimitResult,
+  ): Decision {
+    const o = this.options;
     const block = !result.allowed && !o.shadow;
     const info: RateLimitInfo = { policy: policy.name, allowed: result.allowed, shadow: o.shadow, limits: applied, result };
     (req as Record<string, unknown>)[INFO_PROPERTY] = info;
-    const headerValue = used === undefined ? policy.policyHeader : policyHeaderFor(limits);
-    const headers = buildHeaders(limits, headerValue, result, { standard: o.standardHeaders, legacy: o.legacyHeaders }, block);
+    const headers = buildHeaders(limits, policyHeader, result, this.#headerChoice, block);
     o.hooks.onRequest(result.allowed ? 'allowed' : o.shadow ? 'shadow_denied' : 'denied', policy.name);
     return { info, headers, block, limits: limits as readonly CompiledLimit<unknown>[] };
   }

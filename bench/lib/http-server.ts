@@ -1,16 +1,18 @@
 /**
  * One HTTP server for the HTTP benchmark, run in its own process:
- * `http-server.ts <express|fastify> <none|tollgate|peer> <redisPort>`.
- * It listens on a free loopback port, prints `PORT <n>` once ready, and
- * exits on SIGTERM. Every limited variant keys by the `x-api-key` header and
+ * `http-server.ts <express|fastify> <none|tollgate|tollgate-memory|peer> <redisPort>`.
+ * It listens on a free loopback port, prints `PORT <n>` once ready, prints
+ * `CPU <µs>` (its CPU time so far) on SIGUSR2, and exits on SIGTERM. Every limited variant keys by the `x-api-key` header and
  * uses a limit no client reaches (all requests pass), so the figures show the
- * limiter's overhead: tollgate with a RedisStore, or the framework's usual
+ * limiter's overhead: tollgate with a RedisStore (or, to isolate the
+ * middleware from the store, a MemoryStore), or the framework's usual
  * peer (express-rate-limit + rate-limit-redis, @fastify/rate-limit + ioredis).
  */
 import type { AddressInfo } from 'node:net';
 import express, { type Request } from 'express';
 import Fastify, { type FastifyRequest } from 'fastify';
 import { Redis } from 'ioredis';
+import { MemoryStore } from '../../src/memory-store.js';
 import { RedisStore } from '../../src/redis-store.js';
 import { headerKey } from '../../middleware/keys.js';
 
@@ -20,7 +22,7 @@ export const BENCH_LIMIT = 1_000_000;
 export const BENCH_WINDOW_MS = 60_000;
 
 type Framework = 'express' | 'fastify';
-type Variant = 'none' | 'tollgate' | 'peer';
+type Variant = 'none' | 'tollgate' | 'tollgate-memory' | 'peer';
 
 const [framework, variant, portArg] = process.argv.slice(2) as [Framework, Variant, string];
 const redisPort = Number(portArg);
@@ -30,9 +32,9 @@ const closers: (() => Promise<unknown> | void)[] = [];
 
 async function expressApp(): Promise<(port: number) => Promise<number>> {
   const app = express();
-  if (variant === 'tollgate') {
+  if (variant === 'tollgate' || variant === 'tollgate-memory') {
     const { rateLimit } = await import('../../middleware/express.js');
-    const store = new RedisStore({ url: redisUrl });
+    const store = variant === 'tollgate' ? new RedisStore({ url: redisUrl }) : new MemoryStore();
     closers.push(() => store.close());
     app.use(rateLimit({ store, limit: { rate: BENCH_LIMIT, period: BENCH_WINDOW_MS }, key: headerKey<Request>('x-api-key') }));
   } else if (variant === 'peer') {
@@ -62,9 +64,9 @@ async function expressApp(): Promise<(port: number) => Promise<number>> {
 
 async function fastifyApp(): Promise<(port: number) => Promise<number>> {
   const app = Fastify();
-  if (variant === 'tollgate') {
+  if (variant === 'tollgate' || variant === 'tollgate-memory') {
     const { tollgate } = await import('../../middleware/fastify.js');
-    const store = new RedisStore({ url: redisUrl });
+    const store = variant === 'tollgate' ? new RedisStore({ url: redisUrl }) : new MemoryStore();
     closers.push(() => store.close());
     await app.register(tollgate, { store, limit: { rate: BENCH_LIMIT, period: BENCH_WINDOW_MS }, key: headerKey<FastifyRequest>('x-api-key') });
   } else if (variant === 'peer') {
@@ -86,6 +88,11 @@ async function fastifyApp(): Promise<(port: number) => Promise<number>> {
 const listen = framework === 'express' ? await expressApp() : await fastifyApp();
 const port = await listen(0);
 process.stdout.write(`PORT ${port}\n`);
+// SIGUSR2 asks for the CPU time used so far (µs, user + system), to cost each request.
+process.on('SIGUSR2', () => {
+  const { user, system } = process.cpuUsage();
+  process.stdout.write(`CPU ${user + system}\n`);
+});
 process.on('SIGTERM', () => {
   void Promise.allSettled(closers.map((c) => c())).then(() => process.exit(0));
 });

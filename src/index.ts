@@ -17,3 +17,7 @@ export type { FailurePolicy } from './failure.js';
 export type { Store, Check, CheckItem, CheckMode, CheckOutcome, ItemOutcome, OutcomeSource, EvaluateOptions } from './store.js';
 export type { Clock } from './clock.js';
 export { MAX_KEY_LENGTH } from './inputs.js';
+export { createHttpHooks } from './telemetry/http.js';
+export type { HttpHooks, HttpResult, StoreHooks, BatchTarget } from './telemetry/hooks.js';
+export type { TelemetryOptions } from './telemetry/instrumentation.js';
+export { MetricNames, AttributeNames } from './telemetry/names.js';

@@ -83,7 +83,9 @@ function hookFor(core: Core, hook: RateLimitHook): unknown {
 
 /** Default name of a route with its own config: distinct per route, so its buckets are its own. */
 function routeName(base: string, route: RouteOptions): string {
-  const method = Array.isArray(route.method) ? route.method.join(',') : String(route.method);
+  // HEAD shares GET's buckets (Fastify adds a HEAD route per GET route), so HEAD is no way around a GET limit.
+  const methods = (Array.isArray(route.method) ? route.method : [route.method]).map((m) => (String(m) === 'HEAD' ? 'GET' : String(m)));
+  const method = [...new Set(methods)].join(',');
   const name = `${base}@${method} ${route.url}`;
   if (name.length <= 128 && isSfStringSafe(name)) return name;
   return `${base}@${createHash('sha256').update(`${method} ${route.url}`).digest('base64url').slice(0, 22)}`;

@@ -132,6 +132,7 @@ for (const backend of all) {
       for (let i = 0; i < 4; i += 1) statuses.push((await f.inject('/')).statusCode);
       assert.deepEqual(statuses, [200, 200, 200, 429], 'the login route did not use the global bucket');
       assert.equal((await f.inject('/named')).statusCode, 200);
+      assert.equal((await f.inject({ method: 'HEAD', url: '/login' })).statusCode, 429, 'HEAD shares the GET route bucket');
       await f.close();
     });
 

@@ -127,6 +127,7 @@ interface Row {
   rates: number[];
   ratios: number[];
   cpuUsPerCheck: number[];
+  cpuRatios: number[];
 }
 
 async function main(): Promise<void> {
@@ -152,7 +153,7 @@ async function main(): Promise<void> {
       }
       const byVariant = new Map<VariantId, Row>();
       for (const variant of VARIANTS) {
-        const row: Row = { store: setup.store, concurrency: setup.concurrency, variant, rates: [], ratios: [], cpuUsPerCheck: [] };
+        const row: Row = { store: setup.store, concurrency: setup.concurrency, variant, rates: [], ratios: [], cpuUsPerCheck: [], cpuRatios: [] };
         byVariant.set(variant, row);
         rows.push(row);
       }
@@ -194,7 +195,12 @@ async function main(): Promise<void> {
           row.cpuUsPerCheck.push(total.cpuUs / Math.max(1, total.checks));
         }
         const base = measured.get('baseline') as number;
-        for (const variant of VARIANTS) (byVariant.get(variant) as Row).ratios.push((measured.get(variant) as number) / base);
+        const baseCpu = (byVariant.get('baseline') as Row).cpuUsPerCheck.at(-1) as number;
+        for (const variant of VARIANTS) {
+          const row = byVariant.get(variant) as Row;
+          row.ratios.push((measured.get(variant) as number) / base);
+          row.cpuRatios.push(baseCpu / (row.cpuUsPerCheck.at(-1) as number));
+        }
         console.log(
           `${setup.store} C=${setup.concurrency} round ${r + 1}: ` +
             VARIANTS.map((v) => `${v} ${Math.round(measured.get(v) as number)}/s (${((measured.get(v) as number) / base).toFixed(3)})`).join(', '),
@@ -223,6 +229,7 @@ function report(rows: readonly Row[], exported: { spans: number; metrics: number
       checksPerSec: Math.round(median(row.rates)),
       ratio: Number(ratio.toFixed(4)),
       nodeCpuUsPerCheck: Number(median(row.cpuUsPerCheck).toFixed(3)),
+      cpuRatio: Number(median(row.cpuRatios).toFixed(4)),
       target: target ?? null,
       pass: target === undefined ? null : ratio >= target,
       rounds: row.rates.map((rate, i) => ({ checksPerSec: Math.round(rate), ratio: Number((row.ratios[i] ?? NaN).toFixed(4)) })),
@@ -251,11 +258,13 @@ function report(rows: readonly Row[], exported: { spans: number; metrics: number
     `SDK: MeterProvider + PeriodicExportingMetricReader (1 s) to a no-op exporter; BasicTracerProvider with ParentBased(TraceIdRatioBased(0.1)) and a BatchSpanProcessor to a no-op exporter; no context manager.`,
     `Node ${meta.node}, ${meta.cpus} CPUs, load average ${meta.loadavg.join(' ')}${quick ? ', quick mode' : ''}.`,
     '',
-    '| store | C | variant | checks/s | ratio | Node CPU µs/check | target |',
-    '| --- | ---: | --- | ---: | ---: | ---: | --- |',
+    'CPU ratio = baseline Node CPU per check over this variant\'s (less sensitive to other processes on the machine than checks/s).',
+    '',
+    '| store | C | variant | checks/s | ratio | Node CPU µs/check | CPU ratio | target (ratio) |',
+    '| --- | ---: | --- | ---: | ---: | ---: | ---: | --- |',
     ...summary.map(
       (s) =>
-        `| ${s.store} | ${s.concurrency} | ${s.label} | ${s.checksPerSec.toLocaleString('en-US')} | ${s.ratio.toFixed(3)} | ${s.nodeCpuUsPerCheck.toFixed(2)} | ${
+        `| ${s.store} | ${s.concurrency} | ${s.label} | ${s.checksPerSec.toLocaleString('en-US')} | ${s.ratio.toFixed(3)} | ${s.nodeCpuUsPerCheck.toFixed(2)} | ${s.cpuRatio.toFixed(3)} | ${
           s.target === null ? '' : `>= ${s.target} ${s.pass ? 'pass' : 'MISS'}`
         } |`,
     ),

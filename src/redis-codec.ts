@@ -39,7 +39,9 @@ function malformed(what: string): LimiterError {
 /** Decodes one check's reply entry; returns a LimiterError for an error reply. */
 export function decodeCheck(entry: unknown, check: Check): CheckOutcome | LimiterError {
   if (entry instanceof Error) {
-    return new LimiterError(ErrorCodes.STORE, `Redis rejected the check: ${entry.message}`, { cause: entry });
+    // The script's overflow reply is the caller's error (as in MemoryStore), not a store failure.
+    const code = entry.message.includes('below 2^53') ? ErrorCodes.OVERFLOW : ErrorCodes.STORE;
+    return new LimiterError(code, `Redis rejected the check: ${entry.message}`, { cause: entry });
   }
   if (!Array.isArray(entry) || entry.length !== 2 + FIELDS * check.items.length) {
     return malformed(`expected ${2 + FIELDS * check.items.length} fields, got ${Array.isArray(entry) ? entry.length : typeof entry}`);

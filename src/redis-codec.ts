@@ -40,7 +40,7 @@ function malformed(what: string): LimiterError {
 export function decodeCheck(entry: unknown, check: Check): CheckOutcome | LimiterError {
   if (entry instanceof Error) {
     // The script's overflow reply is the caller's error (as in MemoryStore), not a store failure.
-    const code = entry.message.includes('below 2^53') ? ErrorCodes.OVERFLOW : ErrorCodes.STORE;
+    const code = entry.message.includes('must stay below 2^53') ? ErrorCodes.OVERFLOW : ErrorCodes.STORE;
     return new LimiterError(code, `Redis rejected the check: ${entry.message}`, { cause: entry });
   }
   if (!Array.isArray(entry) || entry.length !== 2 + FIELDS * check.items.length) {

@@ -3,15 +3,13 @@
  * units, attribute keys and values, and histogram bucket advice. Every name
  * here is documented in docs/telemetry.md; change both together.
  */
-import { readFileSync } from 'node:fs';
+import { VERSION } from '../version.js';
 
 /** Instrumentation scope name of every meter and tracer tollgate creates. */
 export const SCOPE_NAME = 'tollgate';
 
 /** Instrumentation scope version: the package version. */
-export const SCOPE_VERSION: string = (
-  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
+export const SCOPE_VERSION: string = VERSION;
 
 /** Metric names (OpenTelemetry naming: dot-separated namespaces, snake_case words). */
 export const MetricNames = {

@@ -78,7 +78,7 @@ describe('telemetry: checks on a RedisStore', () => {
 
   it('reports the checks waiting on the store while they wait', async () => {
     const sdk = otel();
-    const store = new RedisStore({ client: redis.client(), now: fixed, denyCache: false, pool: { size: 1 } });
+    const store = new RedisStore({ client: redis.client(), now: fixed, denyCache: false, pool: { size: 1 }, timeout: 5000 });
     const limiter = new Limiter({ store, meterProvider: sdk.meterProvider });
     const paused = redis.client();
     await paused.call('CLIENT', 'PAUSE', '300', 'ALL');

@@ -142,7 +142,6 @@ export class CheckProbe {
 export class Instrumentation {
   readonly #meterProvider: MeterProvider | undefined;
   readonly #tracing: Tracing;
-  readonly #store: StoreType;
   #meterFrom: MeterProvider | undefined;
   #metrics: TollgateMetrics | null = null;
   /** The hooks to hand to `store.instrument()`. */
@@ -152,7 +151,6 @@ export class Instrumentation {
   constructor(options: ResolvedTelemetryOptions, store: StoreType) {
     this.#meterProvider = options.meterProvider;
     this.#tracing = new Tracing(options.tracerProvider, options.requireParentSpan);
-    this.#store = store;
     this.storeHooks = {
       captureContext: captureSpanContext,
       onBatch: (size, contexts, target) => {
@@ -178,11 +176,6 @@ export class Instrumentation {
     const span = traced ? this.#tracing.startCheck(name, items) : undefined;
     if (m === null && span === undefined) return undefined;
     return new CheckProbe(m, this.#tracing, span, name);
-  }
-
-  /** The kind of store instrumented. */
-  get storeType(): StoreType {
-    return this.#store;
   }
 
   #resolveMetrics(): TollgateMetrics | null {

@@ -12,7 +12,7 @@
  * rounds, and each ratio (limited / unlimited) is taken within a round.
  *
  * Flags: --quick (under 2 minutes), --rounds=N, --connections=N,
- * --duration=S, --only=express|fastify, --memory (adds tollgate over a
+ * --duration=S, --only=express|fastify, --pool=N (tollgate's pool.size), --memory (adds tollgate over a
  * MemoryStore, to separate the middleware's cost from the store's). Writes bench/results/http.{json,md,svg}.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -94,7 +94,8 @@ interface ServerProcess {
 
 /** Starts a server process and resolves once it printed its port. */
 function startServer(framework: Framework, variant: Variant, redisPort: number): Promise<ServerProcess> {
-  const child = nodeScript('http-server.ts', [framework, variant, String(redisPort)]);
+  const pool = flag('pool');
+  const child = nodeScript('http-server.ts', [framework, variant, String(redisPort), ...(pool === undefined ? [] : [pool])]);
   const waiting: ((us: number) => void)[] = [];
   const cpu = (): Promise<number> =>
     new Promise((resolve) => {

@@ -1,6 +1,6 @@
 /**
  * One HTTP server for the HTTP benchmark, run in its own process:
- * `http-server.ts <express|fastify> <none|tollgate|tollgate-memory|peer> <redisPort>`.
+ * `http-server.ts <express|fastify> <none|tollgate|tollgate-memory|peer> <redisPort> [poolSize]`.
  * It listens on a free loopback port, prints `PORT <n>` once ready, prints
  * `CPU <µs>` (its CPU time so far) on SIGUSR2, and exits on SIGTERM. Every limited variant keys by the `x-api-key` header and
  * uses a limit no client reaches (all requests pass), so the figures show the
@@ -24,9 +24,11 @@ export const BENCH_WINDOW_MS = 60_000;
 type Framework = 'express' | 'fastify';
 type Variant = 'none' | 'tollgate' | 'tollgate-memory' | 'peer';
 
-const [framework, variant, portArg] = process.argv.slice(2) as [Framework, Variant, string];
+const [framework, variant, portArg, poolArg] = process.argv.slice(2) as [Framework, Variant, string, string | undefined];
 const redisPort = Number(portArg);
 const redisUrl = `redis://127.0.0.1:${redisPort}`;
+/** tollgate's RedisStore options: the defaults, or `pool.size` from the optional 4th argument. */
+const storeOptions = { url: redisUrl, ...(poolArg === undefined ? {} : { pool: { size: Number(poolArg) } }) };
 const apiKey = (req: { headers: Record<string, string | string[] | undefined> }): string => String(req.headers['x-api-key'] ?? 'anonymous');
 const closers: (() => Promise<unknown> | void)[] = [];
 
@@ -34,7 +36,7 @@ async function expressApp(): Promise<(port: number) => Promise<number>> {
   const app = express();
   if (variant === 'tollgate' || variant === 'tollgate-memory') {
     const { rateLimit } = await import('../../middleware/express.js');
-    const store = variant === 'tollgate' ? new RedisStore({ url: redisUrl }) : new MemoryStore();
+    const store = variant === 'tollgate' ? new RedisStore(storeOptions) : new MemoryStore();
     closers.push(() => store.close());
     app.use(rateLimit({ store, limit: { rate: BENCH_LIMIT, period: BENCH_WINDOW_MS }, key: headerKey<Request>('x-api-key') }));
   } else if (variant === 'peer') {
@@ -66,7 +68,7 @@ async function fastifyApp(): Promise<(port: number) => Promise<number>> {
   const app = Fastify();
   if (variant === 'tollgate' || variant === 'tollgate-memory') {
     const { tollgate } = await import('../../middleware/fastify.js');
-    const store = variant === 'tollgate' ? new RedisStore({ url: redisUrl }) : new MemoryStore();
+    const store = variant === 'tollgate' ? new RedisStore(storeOptions) : new MemoryStore();
     closers.push(() => store.close());
     await app.register(tollgate, { store, limit: { rate: BENCH_LIMIT, period: BENCH_WINDOW_MS }, key: headerKey<FastifyRequest>('x-api-key') });
   } else if (variant === 'peer') {

@@ -85,7 +85,9 @@ export interface OwnedPoolOptions {
  * ioredis settings of owned connections: no offline queue (a command sent
  * while disconnected fails at once instead of waiting unboundedly), no
  * retried or replayed commands (a script call is never run twice), a command
- * timeout equal to the store's deadline, a bounded connect timeout, and
+ * timeout of twice the store's deadline (checks fail at their own deadline;
+ * this only frees the call slot of a connection that stopped answering), a
+ * bounded connect timeout, and
  * reconnection with a capped backoff. Options given by the caller win.
  */
 export function ownedConnectionDefaults(timeout: number): RedisOptions {
@@ -93,7 +95,7 @@ export function ownedConnectionDefaults(timeout: number): RedisOptions {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
-    commandTimeout: timeout,
+    commandTimeout: 2 * timeout,
     connectTimeout: Math.max(1000, timeout),
     retryStrategy: (times: number) => Math.min(50 * times, 1000),
     connectionName: 'tollgate',

@@ -91,6 +91,14 @@ export function toStoreError(error: unknown): LimiterError {
   return new LimiterError(ErrorCodes.STORE, `Redis call failed: ${message}`, { cause: error });
 }
 
+/** Types a failed call: ioredis's own command timeout is a deadline (ERR_TIMEOUT), anything else ERR_STORE. */
+function callError(error: unknown): LimiterError {
+  if (error instanceof Error && error.message === 'Command timed out') {
+    return new LimiterError(ErrorCodes.TIMEOUT, 'Redis did not answer within the connection\'s command timeout', { cause: error });
+  }
+  return toStoreError(error);
+}
+
 /** Defaults of {@link RedisStoreOptions}. */
 export const REDIS_STORE_DEFAULTS = {
   timeout: 1000,
@@ -215,7 +223,7 @@ export class RedisStore implements Store {
         // One DEL per key: keys may live in different cluster slots.
         await Promise.all((ops[0] as CheckOp).keys.map((key) => lane.client.del(this.#prefix + key)));
       } catch (error) {
-        throw toStoreError(error);
+        throw callError(error);
       }
       return [true];
     }
@@ -227,7 +235,7 @@ export class RedisStore implements Store {
     try {
       reply = await runScript(lane, keys, args);
     } catch (error) {
-      throw toStoreError(error);
+      throw callError(error);
     }
     const outcomes = decodeBatch(reply, checks);
     if (this.#cache) this.#remember(checks, outcomes, now, sentAt, monotonicMicros());

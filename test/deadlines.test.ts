@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { LimiterError, RedisStore, perMinute, resolveLimit } from '../src/index.js';
+import { LimiterError, RedisStore, type RedisStoreOptions, perMinute, resolveLimit } from '../src/index.js';
 import type { Check } from '../src/store.js';
 import type { StoreHooks } from '../src/telemetry/hooks.js';
 import { type RedisProcess, freePort, startRedis } from './helpers/redis-server.js';
@@ -32,8 +32,14 @@ function isCode(code: string): (error: unknown) => boolean {
 /** Settles `promise` and records the order in which it settled. */
 function track<T>(promise: Promise<T>, log: string[], name: string): Promise<PromiseSettledResult<T>> {
   return promise.then(
-    (value) => (log.push(name), { status: 'fulfilled', value }) as const,
-    (reason: unknown) => (log.push(name), { status: 'rejected', reason }) as const,
+    (value): PromiseSettledResult<T> => {
+      log.push(name);
+      return { status: 'fulfilled', value };
+    },
+    (reason: unknown): PromiseSettledResult<T> => {
+      log.push(name);
+      return { status: 'rejected', reason };
+    },
   );
 }
 
@@ -65,6 +71,15 @@ describe('deadlines and bounded waiting', () => {
   let redis: RedisProcess;
   let admin: Redis;
   const unhandled: unknown[] = [];
+  const stores: RedisStore[] = [];
+  const extraClients: Redis[] = [];
+  let pauseOver: Promise<void> | undefined;
+  /** Creates a store that afterEach closes even when the test failed half-way. */
+  const open = (options: RedisStoreOptions): RedisStore => {
+    const store = new RedisStore(options);
+    stores.push(store);
+    return store;
+  };
   const onUnhandled = (reason: unknown): void => {
     unhandled.push(reason);
   };
@@ -75,6 +90,9 @@ describe('deadlines and bounded waiting', () => {
     admin = redis.client();
   });
   afterEach(async () => {
+    await pauseOver;
+    await Promise.all(stores.splice(0).map((store) => store.close()));
+    for (const client of extraClients.splice(0)) client.disconnect();
     await sleep(20); // let any stray rejection surface
     assert.deepEqual(unhandled, [], 'no promise rejection may go unhandled');
   });
@@ -87,13 +105,14 @@ describe('deadlines and bounded waiting', () => {
   async function pause(): Promise<{ started: number; over: Promise<void> }> {
     await admin.call('CLIENT', 'PAUSE', String(PAUSE_MS), 'ALL');
     const started = performance.now();
-    return { started, over: admin.ping().then(() => undefined) };
+    pauseOver = admin.ping().then(() => undefined);
+    return { started, over: pauseOver };
   }
 
   for (const source of ['borrowed client', 'owned pool'] as const) {
     it(`a check past its deadline fails with ERR_TIMEOUT while Redis is paused; its late reply is ignored (${source})`, async () => {
       const client = redis.client();
-      const store = new RedisStore({ ...(source === 'owned pool' ? { url: redis.url } : { client }), prefix: 'dl:t:', timeout: 200, denyCache: false });
+      const store = open({ ...(source === 'owned pool' ? { url: redis.url } : { client }), prefix: 'dl:t:', timeout: 200, denyCache: false });
       const count = counting();
       store.instrument(count.hooks);
       await store.evaluate(check('warm')); // connected, script loaded
@@ -112,7 +131,7 @@ describe('deadlines and bounded waiting', () => {
   }
 
   it('pool.maxPending: past it a check fails at once with ERR_POOL_TIMEOUT', async () => {
-    const store = new RedisStore({ url: redis.url, prefix: 'dl:p:', timeout: 800, pool: { size: 1, maxPending: 3 }, denyCache: false });
+    const store = open({ url: redis.url, prefix: 'dl:p:', timeout: 800, pool: { size: 1, maxPending: 3 }, denyCache: false });
     const count = counting();
     store.instrument(count.hooks);
     await store.evaluate(check('warm'));
@@ -128,15 +147,17 @@ describe('deadlines and bounded waiting', () => {
     assert.ok(o.status === 'rejected' && isCode('ERR_POOL_TIMEOUT')(o.reason));
     assert.match(o.status === 'rejected' ? (o.reason as Error).message : '', /pool\.maxPending 3/);
     assert.deepEqual(log, ['overflow'], 'the overflow failed before anything else settled');
-    const rest = await Promise.all([first, ...waiting]);
-    for (const r of rest) assert.ok(r.status === 'rejected' && isCode('ERR_TIMEOUT')(r.reason));
+    const f = await first;
+    assert.ok(f.status === 'rejected' && isCode('ERR_TIMEOUT')(f.reason), 'the check in flight fails at its deadline');
+    // The slot stays taken (Redis never answers): the waiting checks never go out.
+    for (const r of await Promise.all(waiting)) assert.ok(r.status === 'rejected' && isCode('ERR_POOL_TIMEOUT')(r.reason));
     assert.equal(count.pending(), 0);
     await over;
     await store.close();
   });
 
   it('pool.acquireTimeout: a check that cannot get a call slot in time fails with ERR_POOL_TIMEOUT', async () => {
-    const store = new RedisStore({ url: redis.url, prefix: 'dl:a:', timeout: 900, pool: { size: 1, acquireTimeout: 150 }, denyCache: false });
+    const store = open({ url: redis.url, prefix: 'dl:a:', timeout: 900, pool: { size: 1, acquireTimeout: 150 }, denyCache: false });
     await store.evaluate(check('warm'));
     const { started, over } = await pause();
     const log: string[] = [];
@@ -156,7 +177,7 @@ describe('deadlines and bounded waiting', () => {
 
   it('an unreachable Redis (closed port) fails fast with ERR_STORE, not at a deadline', async () => {
     const port = await freePort();
-    const store = new RedisStore({ url: `redis://127.0.0.1:${port}`, timeout: 10_000, pool: { size: 2, acquireTimeout: 10_000 } });
+    const store = open({ url: `redis://127.0.0.1:${port}`, timeout: 10_000, pool: { size: 2, acquireTimeout: 10_000 } });
     const count = counting();
     store.instrument(count.hooks);
     // Codes prove the path: ERR_STORE is the connection failure itself, not a deadline (ERR_TIMEOUT / ERR_POOL_TIMEOUT).
@@ -174,7 +195,8 @@ describe('deadlines and bounded waiting', () => {
     // Offline queue on and unlimited retries: ioredis holds the command until its own commandTimeout.
     const client = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: null, retryStrategy: () => 20, commandTimeout: 400 });
     client.on('error', () => undefined);
-    const store = new RedisStore({ client, timeout: 150 });
+    extraClients.push(client);
+    const store = open({ client, timeout: 150 });
     await assert.rejects(store.evaluate(check('a')), isCode('ERR_TIMEOUT'));
     assert.equal(store.stats.inFlight, 1, 'the call is still queued in the client');
     await sleep(400); // the client now rejects the queued command: that late rejection is handled
@@ -185,7 +207,8 @@ describe('deadlines and bounded waiting', () => {
 
   it('a connection lost mid-flight fails its checks with ERR_STORE', async () => {
     const other = await startRedis();
-    const store = new RedisStore({ url: other.url, timeout: 5000, pool: { size: 1 } });
+    after(() => other.stop());
+    const store = open({ url: other.url, timeout: 5000, pool: { size: 1 } });
     await store.evaluate(check('warm'));
     const probe = other.client();
     await probe.call('CLIENT', 'PAUSE', '5000', 'ALL'); // the next call hangs until the server goes away
@@ -199,7 +222,7 @@ describe('deadlines and bounded waiting', () => {
 
   it('close(): waiting checks fail with ERR_CLOSED, later checks too; a borrowed client stays open', async () => {
     const client = redis.client();
-    const store = new RedisStore({ client, prefix: 'dl:c:', pool: { size: 1 }, timeout: 3 * PAUSE_MS });
+    const store = open({ client, prefix: 'dl:c:', pool: { size: 1 }, timeout: 3 * PAUSE_MS });
     await store.evaluate(check('warm'));
     const { over } = await pause();
     const first = track(store.evaluate(check('a')), [], 'first'); // in flight: settles when Redis answers
@@ -216,7 +239,7 @@ describe('deadlines and bounded waiting', () => {
   });
 
   it('an AbortSignal stops waiting with ERR_ABORTED', async () => {
-    const store = new RedisStore({ url: redis.url, prefix: 'dl:s:', pool: { size: 1 }, timeout: 900, denyCache: false });
+    const store = open({ url: redis.url, prefix: 'dl:s:', pool: { size: 1 }, timeout: 900, denyCache: false });
     await store.evaluate(check('warm'));
     const count = counting();
     store.instrument(count.hooks);

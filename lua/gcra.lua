@@ -1,40 +1,40 @@
 -- tollgate: GCRA (generic cell rate algorithm) checks, evaluated atomically.
 --
--- One call evaluates a batch of checks in order, all at one `now`. Each check
--- holds one or more items (key, emission interval, burst, cost) and is
--- all-or-nothing: when any item is denied, no item of that check is written.
--- All times are integer microseconds; every value stays below 2^53, so Lua's
--- doubles hold them exactly. The contract is ../shared/SPEC.md sections 1-5.
+-- One call evaluates a batch of checks in order, all at one `now`. A check
+-- holds one or more items (key, limit, cost) and is all-or-nothing: when any
+-- item is denied, no item of that check is written. All times are integer
+-- microseconds below 2^53, which Lua's doubles hold exactly. The contract is
+-- SPEC sections 1-5; src/gcra.ts is this script's TypeScript twin, and
+-- src/redis-codec.ts builds the arguments and reads the reply.
 --
--- KEYS: the keys of every item of every check, in order.
--- ARGV[1]: now in integer microseconds since the Unix epoch, or "" to read the
---          server clock (TIME).
--- ARGV[2]: the number of checks C (>= 1).
--- Then, per check: mode (0 = take n or nothing, 1 = take at most n),
---                  item count m (>= 1; exactly 1 for mode 1),
---                  then per item: T (emission interval, >= 1),
---                                 B (burst, >= 1), n (cost, >= 0; >= 1 for mode 1).
+-- KEYS: the key of every item of every check, in order.
+-- ARGV[1]  now in integer µs since the Unix epoch, or "" to read Redis TIME.
+-- ARGV[2]  L, the number of distinct limits (>= 1), then L pairs:
+--          T (emission interval µs, >= 1), B (burst, >= 1); an invalid pair
+--          fails only the checks that use it.
+-- next     C, the number of checks (>= 1), then per check one of:
+--          h          (an integer >= 0) one item, take n or nothing, packed as
+--                     h = n * L + (limit index - 1);
+--          "m" c ...  c items (c >= 1), all or nothing, then c pairs
+--                     (limit index 1..L, n >= 0);
+--          "a" i n    one item, take as many as available up to n (>= 1),
+--                     limit index i.
 --
--- Reply: one entry per check, in order. An invalid check answers an error
--- reply in its slot (nothing written, other checks unaffected); a valid one
--- answers { allowed (0/1), now, then per item:
---   allowed (0/1), granted, remaining, retryAfter (-1 = never), resetAfter, tat }
--- where tat is the item's theoretical arrival time after the check.
+-- Reply: { now, e_1, ..., e_K }, one entry per key in KEYS order: the key's
+-- stored TAT as its check read it (0 when absent), or -(that TAT) - 1 when the
+-- check was denied (nothing written). An invalid check answers an error reply
+-- in each of its slots and writes nothing; other checks are unaffected. From
+-- now, the TATs and the limits the caller derives granted, remaining,
+-- retryAfter and resetAfter with the same formulae, and confirms the verdict.
 
-local LIMIT = 9007199254740992 -- 2^53: every product must stay below this
+local LIMIT = 9007199254740992 -- 2^53: every value and product stays below it
+local floor = math.floor
+local tonumber = tonumber
+local call = redis.call
 
--- Parses an integer argument in [min, 2^53); returns nil and a message otherwise.
-local function integer(value, name, min)
-  local x = tonumber(value)
-  if x == nil or x ~= x or x ~= math.floor(x) or x < min or x >= LIMIT then
-    return nil, name .. ' must be an integer >= ' .. min .. ' and < 2^53, got ' .. tostring(value)
-  end
-  return x
-end
-
--- Exact floor(a / b) for integers a >= 0 and b >= 1, correcting the double division.
+-- Exact floor(a / b) for integers a >= 0 and b >= 1 (corrects the double quotient).
 local function floordiv(a, b)
-  local q = math.floor(a / b)
+  local q = floor(a / b)
   if q * b > a then
     q = q - 1
   elseif (q + 1) * b <= a then
@@ -43,174 +43,182 @@ local function floordiv(a, b)
   return q
 end
 
-if redis.replicate_commands then
-  redis.replicate_commands()
+local function fail(msg)
+  return redis.error_reply('ERR tollgate: ' .. msg)
 end
+
+-- The argument as an integer in [min, 2^53), or nil.
+local function int(value, min)
+  local x = tonumber(value)
+  if x == nil or x ~= floor(x) or x < min or x >= LIMIT then return nil end
+  return x
+end
+
+-- A key's stored TAT (0 when absent), or nil and a message when it is not one.
+local function stored(key)
+  local v = call('GET', key)
+  if not v then return 0 end
+  local x = int(v, 0)
+  if not x then return nil, 'stored TAT at ' .. key .. ' is not an integer below 2^53' end
+  return x
+end
+
+-- Stores a TAT with PX = ceil((tat - now) / 1000) ms, at least 1: the key
+-- lives exactly until its bucket is full again.
+local function store(key, tat, now)
+  local px = floordiv(tat - now + 999, 1000)
+  call('SET', key, string.format('%d', tat), 'PX', px < 1 and 1 or px)
+end
+
+if redis.replicate_commands then redis.replicate_commands() end
 
 local now
-if ARGV[1] == '' or ARGV[1] == nil then
-  local t = redis.call('TIME')
+if ARGV[1] == '' then
+  local t = call('TIME')
   now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 else
-  local err
-  now, err = integer(ARGV[1], 'now', 0)
-  if not now then
-    return redis.error_reply('ERR tollgate: ' .. err)
+  now = int(ARGV[1], 0)
+  if not now then return fail('now must be an integer >= 0 and < 2^53, got ' .. tostring(ARGV[1])) end
+end
+
+local L = int(ARGV[2], 1)
+if not L then return fail('limit count must be an integer >= 1, got ' .. tostring(ARGV[2])) end
+local Ts, taus, bad = {}, {}, {}
+for i = 1, L do
+  -- An invalid limit fails only the checks that use it.
+  local T, B = int(ARGV[1 + 2 * i], 1), int(ARGV[2 + 2 * i], 1)
+  if not T then
+    bad[i] = 'T (emission interval) of limit ' .. i .. ' must be an integer >= 1 and < 2^53, got ' .. tostring(ARGV[1 + 2 * i])
+  elseif not B then
+    bad[i] = 'B (burst) of limit ' .. i .. ' must be an integer >= 1 and < 2^53, got ' .. tostring(ARGV[2 + 2 * i])
+  elseif T * B >= LIMIT then
+    bad[i] = 'T * B of limit ' .. i .. ' must stay below 2^53'
+  else
+    Ts[i], taus[i] = T, T * B
   end
 end
 
-local checks, cerr = integer(ARGV[2], 'check count', 1)
-if not checks then
-  return redis.error_reply('ERR tollgate: ' .. cerr)
+local a = 3 + 2 * L -- ARGV cursor
+local C = int(ARGV[a], 1)
+if not C then return fail('check count must be an integer >= 1, got ' .. tostring(ARGV[a])) end
+a = a + 1
+local nkeys = #KEYS
+local reply = { now }
+local k = 0 -- KEYS used so far
+
+-- Validates one item; returns T, tau, n or nil and a message.
+local function item(li, nv, min)
+  local i, n = int(li, 1), int(nv, min)
+  if not i or i > L then return nil, 'limit index must be an integer in [1, ' .. L .. '], got ' .. tostring(li) end
+  if not n then return nil, 'n (cost) must be an integer >= ' .. min .. ' and < 2^53, got ' .. tostring(nv) end
+  if bad[i] then return nil, bad[i] end
+  local T, tau = Ts[i], taus[i]
+  if now + tau + n * T >= LIMIT then return nil, 'T * B + n * T + now must stay below 2^53' end
+  return T, tau, n
 end
 
-local arg = 3 -- next ARGV index
-local key = 1 -- next KEYS index
-local replies = {}
-
--- Reads and validates one check's header and items; advances arg and key.
--- Returns mode, items or nil and a message (the cursors still skip the check).
-local function parse()
-  local mode = tonumber(ARGV[arg])
-  local m = tonumber(ARGV[arg + 1])
-  if m == nil or m ~= math.floor(m) or m < 1 or m > #KEYS then
-    return nil, nil, 'item count must be an integer >= 1, got ' .. tostring(ARGV[arg + 1]), true
-  end
-  local startArg, startKey = arg + 2, key
-  arg = arg + 2 + 3 * m
-  key = key + m
-  if arg - 1 > #ARGV or key - 1 > #KEYS then
-    return nil, nil, 'check declares ' .. m .. ' items but KEYS/ARGV are too short', true
-  end
-  if mode ~= 0 and mode ~= 1 then
-    return nil, nil, 'mode must be 0 or 1, got ' .. tostring(ARGV[startArg - 2])
-  end
-  if mode == 1 and m ~= 1 then
-    return nil, nil, 'mode 1 (at most n) takes exactly one item, got ' .. m
-  end
-  local items = {}
-  for i = 1, m do
-    local a = startArg + 3 * (i - 1)
-    local T, e1 = integer(ARGV[a], 'T (emission interval)', 1)
-    if not T then return nil, nil, e1 end
-    local B, e2 = integer(ARGV[a + 1], 'B (burst)', 1)
-    if not B then return nil, nil, e2 end
-    local n, e3 = integer(ARGV[a + 2], 'n (cost)', mode)
-    if not n then return nil, nil, e3 end
-    local tau = T * B
-    if tau >= LIMIT or n * T >= LIMIT or now + tau + n * T >= LIMIT then
-      return nil, nil, 'T * B + n * T + now must stay below 2^53'
-    end
-    items[i] = { key = KEYS[startKey + i - 1], T = T, tau = tau, n = n }
-  end
-  return mode, items
-end
-
--- Current TAT of a key: pending writes of this check first, then Redis.
-local function load(k, pending)
-  local tat = pending[k]
-  if tat == nil then
-    local stored = redis.call('GET', k)
-    if stored then
-      tat = tonumber(stored)
-      if tat == nil or tat ~= math.floor(tat) or tat >= LIMIT then
-        return nil, 'stored TAT at ' .. k .. ' is not an integer below 2^53'
-      end
+for _ = 1, C do
+  local h = ARGV[a]
+  local packed = tonumber(h)
+  if packed ~= nil and k < nkeys then
+    -- One item, take n or nothing (the common case, kept free of tables).
+    k = k + 1
+    a = a + 1
+    local s, e
+    local n = packed >= 0 and packed < LIMIT and floordiv(packed, L) or -1
+    local li = packed - n * L + 1
+    local T, tau = Ts[li], taus[li]
+    if n < 0 or packed ~= floor(packed) then
+      e = 'packed check must be an integer in [0, 2^53), got ' .. tostring(h)
+    elseif not T then
+      e = bad[li]
+    elseif now + tau + n * T >= LIMIT then
+      e = 'T * B + n * T + now must stay below 2^53'
     else
-      tat = now
+      s, e = stored(KEYS[k])
     end
-  end
-  if tat < now then tat = now end
-  return tat
-end
-
-for c = 1, checks do
-  local mode, items, perr, fatal = parse()
-  if not mode then
-    replies[c] = redis.error_reply('ERR tollgate: ' .. perr)
-    if fatal then
-      -- The cursors can no longer be trusted: fail the remaining checks too.
-      for d = c + 1, checks do replies[d] = redis.error_reply('ERR tollgate: unreadable after check ' .. c) end
-      break
+    if not s then
+      reply[k + 1] = fail(e)
+    else
+      local tat = s < now and now or s
+      local new = tat + n * T
+      if now < new - tau then
+        reply[k + 1] = -s - 1
+      else
+        if n > 0 then
+          local px = floordiv(new - now + 999, 1000)
+          call('SET', KEYS[k], string.format('%d', new), 'PX', px < 1 and 1 or px)
+        end
+        reply[k + 1] = s
+      end
+    end
+  elseif h == 'a' and k < nkeys then
+    -- One item, take as many as available up to n.
+    k = k + 1
+    local T, tau, n = item(ARGV[a + 1], ARGV[a + 2], 1)
+    a = a + 3
+    local s, e
+    if T then s, e = stored(KEYS[k]) else e = tau end
+    if not s then
+      reply[k + 1] = fail(e)
+    else
+      local tat = s < now and now or s
+      local free = tau - (tat - now)
+      local avail = free > 0 and floordiv(free, T) or 0
+      if avail < 1 then
+        reply[k + 1] = -s - 1
+      else
+        store(KEYS[k], tat + (n < avail and n or avail) * T, now)
+        reply[k + 1] = s
+      end
     end
   else
-    local pending = {} -- key -> tentative new TAT within this check
-    local out = {}
-    local all = true
-    local lerr
-    for i, it in ipairs(items) do
-      local tat, e = load(it.key, pending)
-      if not tat then lerr = e; break end
-      local T, tau, n = it.T, it.tau, it.n
-      local used = tat - now -- time already committed ahead of now
-      if mode == 1 then
-        local free = tau - used
-        if free < 0 then free = 0 end
-        local avail = floordiv(free, T)
-        if avail < 1 then
-          all = false
-          out[i] = { 0, 0, 0, T - (tau - used), used, tat }
-        else
-          local g = n
-          if avail < g then g = avail end
-          local new = tat + g * T
-          pending[it.key] = new
-          out[i] = { 1, g, avail - g, 0, new - now, new, new }
-        end
-      else
-        local new = tat + n * T
-        local allowAt = new - tau
-        if now < allowAt then
-          all = false
-          local retry = allowAt - now
-          if n * T > tau then retry = -1 end
-          local free = tau - used
-          local rem = 0
-          if free > 0 then rem = floordiv(free, T) end
-          out[i] = { 0, 0, rem, retry, used, tat }
-        else
-          if n > 0 then pending[it.key] = new end
-          out[i] = { 1, n, floordiv(now - allowAt, T), 0, new - now, new, n > 0 and new or nil }
-        end
+    -- Several items, all or nothing.
+    local c = h == 'm' and int(ARGV[a + 1], 1)
+    if not c or k + c > nkeys or a + 1 + 2 * c > #ARGV then
+      -- The cursors cannot be trusted any more: fail every remaining slot.
+      local e = fail('check at ARGV[' .. a .. '] is unreadable (' .. tostring(h) .. ')')
+      for i = k + 1, nkeys do reply[i + 1] = e end
+      return reply
+    end
+    local first, base = k + 1, a + 2
+    k = k + c
+    a = a + 2 + 2 * c
+    local tats, news, seen, pending = {}, {}, {}, {}
+    local allowed, err = true, nil
+    for i = 1, c do
+      local T, tau, n = item(ARGV[base + 2 * i - 2], ARGV[base + 2 * i - 1], 0)
+      if not T then err = tau; break end
+      local key = KEYS[first + i - 1]
+      local s = seen[key]
+      if s == nil then
+        local e
+        s, e = stored(key)
+        if not s then err = e; break end
+        seen[key] = s
+      end
+      tats[i] = s
+      local tat = pending[key] or s
+      if tat < now then tat = now end
+      if now < tat + n * T - tau then
+        allowed = false
+      elseif n > 0 then
+        pending[key] = tat + n * T
+        news[i] = tat + n * T
       end
     end
-    if lerr then
-      replies[c] = redis.error_reply('ERR tollgate: ' .. lerr)
+    if err then
+      local e = fail(err)
+      for i = first, k do reply[i + 1] = e end
+    elseif allowed then
+      for i = 1, c do
+        if news[i] then store(KEYS[first + i - 1], news[i], now) end
+        reply[first + i] = tats[i]
+      end
     else
-      if all then
-        for i, it in ipairs(items) do
-          local o = out[i]
-          if o[7] then
-            -- ceil((new - now) / 1000) ms, at least 1: the key outlives its TAT by < 1 ms.
-            local px = floordiv(o[5] + 999, 1000)
-            if px < 1 then px = 1 end
-            redis.call('SET', it.key, string.format('%d', o[7]), 'PX', px)
-          end
-        end
-      end
-      local reply = { all and 1 or 0, now }
-      for i, it in ipairs(items) do
-        local o = out[i]
-        if not all and o[1] == 1 then
-          -- Allowed on its own but not written: report the unchanged state.
-          local tat = load(it.key, {})
-          local used = tat - now
-          local free = it.tau - used
-          local rem = 0
-          if free > 0 then rem = floordiv(free, it.T) end
-          o = { 1, 0, rem, 0, used, tat }
-        end
-        local r = #reply
-        reply[r + 1] = o[1]
-        reply[r + 2] = o[2]
-        reply[r + 3] = o[3]
-        reply[r + 4] = o[4]
-        reply[r + 5] = o[5]
-        reply[r + 6] = o[6]
-      end
-      replies[c] = reply
+      for i = 1, c do reply[first + i] = -tats[i] - 1 end
     end
   end
 end
 
-return replies
+return reply

@@ -1,10 +1,12 @@
 /**
- * The GCRA decision in TypeScript, a line-for-line twin of lua/gcra.lua. The
- * in-process store runs it; tests hold both to the same answers.
+ * The GCRA decision in TypeScript, the twin of lua/gcra.lua (SPEC sections
+ * 3-5). The in-process store runs it to decide and write; the Redis codec
+ * runs it (without writing) on the TATs the script read, to derive the
+ * reported figures and confirm the script's verdict.
  */
 import { ErrorCodes, LimiterError } from './errors.js';
 import { MAX_SAFE, floorDiv } from './intmath.js';
-import type { Check, ItemOutcome } from './store.js';
+import type { Check, CheckItem, ItemOutcome } from './store.js';
 
 /** Storage the algorithm reads and writes: TATs in integer µs by key. */
 export interface TatState {
@@ -14,86 +16,112 @@ export interface TatState {
   set(key: string, tat: number, ttlMs: number): void;
 }
 
-interface Draft extends ItemOutcome {
-  /** The TAT to write when the check passes, if any. */
-  readonly write?: number;
+/** The result of {@link evaluateGcra}: the verdict and one outcome per item. */
+export interface GcraResult {
+  /** True when every item passed (and was written). */
+  readonly allowed: boolean;
+  /** One outcome per item, in order. */
+  readonly items: ItemOutcome[];
+}
+
+/** Milliseconds a key must live: ceil((tat - now) / 1000), at least 1 (the script's PX). */
+export function ttlMs(tat: number, now: number): number {
+  return Math.max(1, floorDiv(tat - now + 999, 1000));
+}
+
+function checkOverflow(item: CheckItem, now: number): void {
+  // The script's argument check: every value the algorithm forms stays below 2^53.
+  if (now + item.interval * item.burst + item.cost * item.interval >= MAX_SAFE) {
+    throw new LimiterError(
+      ErrorCodes.OVERFLOW,
+      `now ${now} µs + T * B + n * T (T ${item.interval} µs, B ${item.burst}, n ${item.cost}) must stay below 2^53; nothing was written`,
+    );
+  }
+}
+
+/** The state of a bucket whose TAT is `tat` (>= now), reported without taking anything. */
+function unchanged(item: CheckItem, tat: number, now: number): ItemOutcome {
+  const used = tat - now;
+  const free = item.interval * item.burst - used;
+  return { allowed: true, granted: 0, remaining: free > 0 ? floorDiv(free, item.interval) : 0, retryAfter: 0, resetAfter: used, tat };
+}
+
+/**
+ * Decides one item whose current TAT is `tat` (already max(stored, now)).
+ * Returns its outcome; when allowed and something is taken, `outcome.tat` is
+ * the TAT to write and `writes` is true.
+ */
+export function decideItem(atMost: boolean, item: CheckItem, tat: number, now: number): { outcome: ItemOutcome; writes: boolean } {
+  const T = item.interval;
+  const tau = T * item.burst;
+  const n = item.cost;
+  const used = tat - now;
+  if (atMost) {
+    const avail = floorDiv(Math.max(0, tau - used), T);
+    if (avail < 1) {
+      return { outcome: { allowed: false, granted: 0, remaining: 0, retryAfter: T - (tau - used), resetAfter: used, tat }, writes: false };
+    }
+    const g = Math.min(n, avail);
+    const next = tat + g * T;
+    return { outcome: { allowed: true, granted: g, remaining: avail - g, retryAfter: 0, resetAfter: next - now, tat: next }, writes: true };
+  }
+  const next = tat + n * T;
+  const allowAt = next - tau;
+  if (now < allowAt) {
+    const free = tau - used;
+    return {
+      outcome: {
+        allowed: false,
+        granted: 0,
+        remaining: free > 0 ? floorDiv(free, T) : 0,
+        retryAfter: n * T > tau ? -1 : allowAt - now,
+        resetAfter: used,
+        tat,
+      },
+      writes: false,
+    };
+  }
+  return { outcome: { allowed: true, granted: n, remaining: floorDiv(now - allowAt, T), retryAfter: 0, resetAfter: next - now, tat: next }, writes: n > 0 };
 }
 
 /**
  * Evaluates a validated check at `now` against `state`, writing only when
  * every item passes. Returns whether the check passed and each item's outcome.
+ * Throws ERR_OVERFLOW (writing nothing) when a value would pass 2^53.
  */
-export function evaluateGcra(check: Check, now: number, state: TatState): { allowed: boolean; items: ItemOutcome[] } {
+export function evaluateGcra(check: Check, now: number, state: TatState): GcraResult {
+  const atMost = check.mode === 'atMost';
+  const first = check.items[0];
+  if (check.items.length === 1 && first) {
+    // One item, the common case: no intermediate collections.
+    checkOverflow(first, now);
+    const stored = state.get(first.key);
+    const { outcome, writes } = decideItem(atMost, first, stored === undefined || stored < now ? now : stored, now);
+    if (writes) state.set(first.key, outcome.tat, ttlMs(outcome.tat, now));
+    return { allowed: outcome.allowed, items: [outcome] };
+  }
+  for (const item of check.items) checkOverflow(item, now);
   const pending = new Map<string, number>();
-  const load = (key: string, usePending: boolean): number => {
+  const current = (key: string, usePending: boolean): number => {
     const tat = (usePending ? pending.get(key) : undefined) ?? state.get(key) ?? now;
     return tat < now ? now : tat;
   };
-  for (const item of check.items) {
-    // The script's argument check: every value the algorithm forms stays below 2^53.
-    if (now + item.interval * item.burst + item.cost * item.interval >= MAX_SAFE) {
-      throw new LimiterError(ErrorCodes.OVERFLOW, `now ${now} µs + T * B + n * T (T ${item.interval} µs, B ${item.burst}, n ${item.cost}) must stay below 2^53; nothing was written`);
-    }
-  }
-  const drafts: Draft[] = [];
-  let all = true;
-  for (const item of check.items) {
-    const tat = load(item.key, true);
-    const T = item.interval;
-    const tau = T * item.burst;
-    const n = item.cost;
-    const used = tat - now;
-    if (check.mode === 'atMost') {
-      const avail = floorDiv(Math.max(0, tau - used), T);
-      if (avail < 1) {
-        all = false;
-        drafts.push({ allowed: false, granted: 0, remaining: 0, retryAfter: T - (tau - used), resetAfter: used, tat });
-      } else {
-        const g = Math.min(n, avail);
-        const next = tat + g * T;
-        pending.set(item.key, next);
-        drafts.push({ allowed: true, granted: g, remaining: avail - g, retryAfter: 0, resetAfter: next - now, tat: next, write: next });
-      }
-    } else {
-      const next = tat + n * T;
-      const allowAt = next - tau;
-      if (now < allowAt) {
-        all = false;
-        const free = tau - used;
-        drafts.push({
-          allowed: false,
-          granted: 0,
-          remaining: free > 0 ? floorDiv(free, T) : 0,
-          retryAfter: n * T > tau ? -1 : allowAt - now,
-          resetAfter: used,
-          tat,
-        });
-      } else {
-        if (n > 0) pending.set(item.key, next);
-        const base = { allowed: true, granted: n, remaining: floorDiv(now - allowAt, T), retryAfter: 0, resetAfter: next - now, tat: next };
-        drafts.push(n > 0 ? { ...base, write: next } : base);
-      }
-    }
-  }
-  if (all) {
+  const decided = check.items.map((item) => {
+    const d = decideItem(atMost, item, current(item.key, true), now);
+    if (d.writes) pending.set(item.key, d.outcome.tat);
+    return d;
+  });
+  if (decided.every((d) => d.outcome.allowed)) {
     check.items.forEach((item, i) => {
-      const write = drafts[i]?.write;
-      if (write !== undefined) state.set(item.key, write, Math.max(1, floorDiv(write - now + 999, 1000)));
+      const d = decided[i];
+      if (d?.writes) state.set(item.key, d.outcome.tat, ttlMs(d.outcome.tat, now));
     });
-    return { allowed: true, items: drafts.map(strip) };
+    return { allowed: true, items: decided.map((d) => d.outcome) };
   }
+  // Denied: nothing is written; items that would pass report their unchanged state.
   const items = check.items.map((item, i): ItemOutcome => {
-    const d = drafts[i] as Draft;
-    if (!d.allowed) return strip(d);
-    // Allowed on its own but not written: report the unchanged state.
-    const tat = load(item.key, false);
-    const used = tat - now;
-    const free = item.interval * item.burst - used;
-    return { allowed: true, granted: 0, remaining: free > 0 ? floorDiv(free, item.interval) : 0, retryAfter: 0, resetAfter: used, tat };
+    const d = decided[i] as { outcome: ItemOutcome };
+    return d.outcome.allowed ? unchanged(item, current(item.key, false), now) : d.outcome;
   });
   return { allowed: false, items };
-}
-
-function strip(d: Draft): ItemOutcome {
-  return { allowed: d.allowed, granted: d.granted, remaining: d.remaining, retryAfter: d.retryAfter, resetAfter: d.resetAfter, tat: d.tat };
 }

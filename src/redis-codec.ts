@@ -1,9 +1,17 @@
 /**
  * Encodes checks into the KEYS/ARGV layout of lua/gcra.lua and decodes its
  * reply into per-check outcomes. One call may carry a batch of checks.
+ *
+ * The script decides and writes; its reply carries only `now` and, per key,
+ * the TAT it read with the verdict in the sign. The figures a caller sees
+ * (granted, remaining, retryAfter, resetAfter) are derived here from those
+ * TATs with the same algorithm (src/gcra.ts), which must reach the script's
+ * verdict: a disagreement (e.g. a stale script on the server) is an error.
  */
 import { ErrorCodes, LimiterError } from './errors.js';
-import type { Check, CheckOutcome, ItemOutcome } from './store.js';
+import { evaluateGcra } from './gcra.js';
+import { MAX_SAFE } from './intmath.js';
+import type { Check, CheckOutcome } from './store.js';
 
 /** KEYS and ARGV for one script call. */
 export interface EncodedBatch {
@@ -13,60 +21,113 @@ export interface EncodedBatch {
   readonly args: (string | number)[];
 }
 
+/** Finds or adds a (T, B) pair in the call's limit table; returns its 0-based index. */
+function limitIndex(table: number[], interval: number, burst: number): number {
+  for (let i = 0; i < table.length; i += 2) {
+    if (table[i] === interval && table[i + 1] === burst) return i / 2;
+  }
+  table.push(interval, burst);
+  return table.length / 2 - 1;
+}
+
 /**
  * Builds the script arguments for `checks`, in order. `now` is the client
  * clock reading in µs, or undefined to let the script read Redis `TIME`.
  */
 export function encodeBatch(checks: readonly Check[], prefix: string, now: number | undefined): EncodedBatch {
   const keys: string[] = [];
-  const args: (string | number)[] = [now === undefined ? '' : now, checks.length];
+  const table: number[] = [];
+  // First pass: the limit table (its size L is needed to pack single items).
+  const indexes: number[] = [];
   for (const check of checks) {
-    args.push(check.mode === 'atMost' ? 1 : 0, check.items.length);
     for (const item of check.items) {
       keys.push(prefix + item.key);
-      args.push(item.interval, item.burst, item.cost);
+      indexes.push(limitIndex(table, item.interval, item.burst));
     }
   }
+  const L = table.length / 2;
+  const body: (string | number)[] = [];
+  let k = 0;
+  for (const check of checks) {
+    const first = check.items[0];
+    const index = indexes[k] ?? 0;
+    if (check.mode === 'atMost' && first) {
+      body.push('a', index + 1, first.cost);
+      k += 1;
+    } else if (check.items.length === 1 && first && first.cost * L + L < MAX_SAFE) {
+      body.push(first.cost * L + index);
+      k += 1;
+    } else {
+      body.push('m', check.items.length);
+      for (const item of check.items) {
+        body.push((indexes[k] ?? 0) + 1, item.cost);
+        k += 1;
+      }
+    }
+  }
+  const args: (string | number)[] = [now === undefined ? '' : now, L];
+  for (const value of table) args.push(value);
+  args.push(checks.length);
+  for (const value of body) args.push(value);
   return { keys, args };
 }
-
-const FIELDS = 6;
 
 function malformed(what: string): LimiterError {
   return new LimiterError(ErrorCodes.STORE, `unexpected reply from the tollgate script: ${what}`);
 }
 
-/** Decodes one check's reply entry; returns a LimiterError for an error reply. */
-export function decodeCheck(entry: unknown, check: Check): CheckOutcome | LimiterError {
-  if (entry instanceof Error) {
-    // The script's overflow reply is the caller's error (as in MemoryStore), not a store failure.
-    const code = entry.message.includes('must stay below 2^53') ? ErrorCodes.OVERFLOW : ErrorCodes.STORE;
-    return new LimiterError(code, `Redis rejected the check: ${entry.message}`, { cause: entry });
-  }
-  if (!Array.isArray(entry) || entry.length !== 2 + FIELDS * check.items.length) {
-    return malformed(`expected ${2 + FIELDS * check.items.length} fields, got ${Array.isArray(entry) ? entry.length : typeof entry}`);
-  }
-  const values = entry as number[];
-  const items: ItemOutcome[] = [];
-  for (let i = 0; i < check.items.length; i += 1) {
-    const o = 2 + FIELDS * i;
-    items.push({
-      allowed: values[o] === 1,
-      granted: Number(values[o + 1]),
-      remaining: Number(values[o + 2]),
-      retryAfter: Number(values[o + 3]),
-      resetAfter: Number(values[o + 4]),
-      tat: Number(values[o + 5]),
-    });
-  }
-  return { allowed: values[0] === 1, now: Number(values[1]), items, source: 'redis' };
+function scriptError(error: Error): LimiterError {
+  // The script's overflow reply is the caller's error (as in MemoryStore), not a store failure.
+  const code = error.message.includes('must stay below 2^53') ? ErrorCodes.OVERFLOW : ErrorCodes.STORE;
+  return new LimiterError(code, `Redis rejected the check: ${error.message}`, { cause: error });
 }
 
-/** Decodes a whole batch reply into one outcome (or error) per check. */
+/**
+ * Decodes one check from the reply entries `reply[offset + 1 ...]` (one per
+ * item) at the reply's `now`; returns a LimiterError for an error reply.
+ */
+function decodeCheck(reply: readonly unknown[], offset: number, now: number, check: Check): CheckOutcome | LimiterError {
+  const tats = new Map<string, number>();
+  let verdict: boolean | undefined;
+  for (let i = 0; i < check.items.length; i += 1) {
+    const entry = reply[offset + 1 + i];
+    if (entry instanceof Error) return scriptError(entry);
+    if (typeof entry !== 'number' || !Number.isSafeInteger(entry)) return malformed(`entry ${offset + 1 + i} is ${typeof entry}`);
+    const allowed = entry >= 0;
+    if (verdict !== undefined && verdict !== allowed) return malformed('items of one check disagree on the verdict');
+    verdict = allowed;
+    const stored = allowed ? entry : -entry - 1;
+    const key = (check.items[i] as { key: string }).key;
+    if (stored > 0) tats.set(key, stored);
+  }
+  const result = evaluateGcra(check, now, { get: (key) => tats.get(key), set: () => undefined });
+  if (result.allowed !== verdict) {
+    return new LimiterError(
+      ErrorCodes.STORE,
+      'the tollgate script on the server reached a different verdict than this client: is a different tollgate version loaded under the same SHA?',
+    );
+  }
+  return { allowed: result.allowed, now, items: result.items, source: 'redis' };
+}
+
+/** Decodes a whole batch reply into one outcome (or error) per check, in order. */
 export function decodeBatch(reply: unknown, checks: readonly Check[]): (CheckOutcome | LimiterError)[] {
-  if (!Array.isArray(reply) || reply.length !== checks.length) {
-    const error = malformed(`expected ${checks.length} check replies`);
+  let total = 0;
+  for (const check of checks) total += check.items.length;
+  if (!Array.isArray(reply) || reply.length !== total + 1 || typeof reply[0] !== 'number') {
+    const error = malformed(`expected now and ${total} entries, got ${Array.isArray(reply) ? reply.length : typeof reply}`);
     return checks.map(() => error);
   }
-  return checks.map((check, i) => decodeCheck(reply[i], check));
+  const now = reply[0];
+  const out: (CheckOutcome | LimiterError)[] = [];
+  let offset = 0;
+  for (const check of checks) {
+    try {
+      out.push(decodeCheck(reply, offset, now, check));
+    } catch (error) {
+      out.push(error instanceof LimiterError ? error : malformed(String(error)));
+    }
+    offset += check.items.length;
+  }
+  return out;
 }

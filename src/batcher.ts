@@ -89,9 +89,12 @@ interface Call<O extends BatchOp, R> {
   readonly lane: Lane;
   readonly jobs: Job<O, R>[];
   readonly pinned: boolean;
-  readonly alarm: Alarm;
+  /** When the call was sent (monotonic ms). */
+  readonly sentAt: number;
   /** Index of the first job that may still be unsettled. */
   cursor: number;
+  /** True once the call's connection was recycled for not answering. */
+  recycled: boolean;
 }
 
 /** Fewest checks per call when waiting work is spread over several free call slots. */
@@ -113,6 +116,9 @@ export class Batcher<O extends BatchOp, R> {
   readonly #target: DescribeTarget;
   readonly #pins = new Map<string, Pin>();
   readonly #pendingAlarm: Alarm;
+  readonly #callAlarm: Alarm;
+  /** Calls in flight (at most maxInFlight, so a short array). */
+  readonly #calls: Call<O, R>[] = [];
   #hooks: StoreHooks = noopStoreHooks;
   #head: Job<O, R> | undefined;
   #tail: Job<O, R> | undefined;
@@ -128,6 +134,7 @@ export class Batcher<O extends BatchOp, R> {
     this.#execute = execute;
     this.#limits = limits;
     this.#pendingAlarm = new Alarm(this.#expirePending);
+    this.#callAlarm = new Alarm(this.#expireCalls);
   }
 
   /** Installs the hooks to call (pending gauge, batch spans, errors). */
@@ -188,6 +195,7 @@ export class Batcher<O extends BatchOp, R> {
     const error = new LimiterError(ErrorCodes.CLOSED, 'the RedisStore was closed before the check was sent');
     while (this.#head) this.#fail(this.#head, error);
     this.#pendingAlarm.cancel();
+    if (this.#calls.length === 0) this.#callAlarm.cancel();
   }
 
   /** Sends waiting work while call slots are free (called on submit, on replies and on pool changes). */
@@ -204,8 +212,11 @@ export class Batcher<O extends BatchOp, R> {
       // one call while Node handles the reply of another (but never below
       // SPLIT_MIN checks per call: small calls cost Redis more per check).
       const share = Math.ceil(this.#pending / (maxInFlight - this.#inFlight));
-      if (!this.#sendNext(Math.min(maxSize, Math.max(SPLIT_MIN, share)))) return;
+      if (!this.#sendNext(Math.min(maxSize, Math.max(SPLIT_MIN, share)))) break;
     }
+    // Work still waiting gets its acquire deadline (armed only now: work that
+    // goes out in the same turn never costs a timer).
+    if (this.#head !== undefined) this.#pendingAlarm.arm(this.#head.acquireBy);
   }
 
   readonly #flush = (): void => {
@@ -273,11 +284,13 @@ export class Batcher<O extends BatchOp, R> {
       : hooks === noopStoreHooks
         ? hooks.onBatch(jobs.length, NO_CONTEXTS)
         : hooks.onBatch(jobs.length, jobs.map((j) => j.context), this.#target(lane));
-    const call: Call<O, R> = { lane, jobs, pinned, alarm: new Alarm(() => this.#expireCall(call)), cursor: 0 };
+    const call: Call<O, R> = { lane, jobs, pinned, sentAt: monotonicMs(), cursor: 0, recycled: false };
+    this.#calls.push(call);
     this.#inFlight += 1;
     lane.calls += 1;
     lane.inFlight += jobs.length;
-    call.alarm.arm((jobs[0] as Job<O, R>).deadline);
+    // One alarm serves every call in flight; it only moves when this deadline is earlier.
+    this.#callAlarm.arm((jobs[0] as Job<O, R>).deadline);
     let reply: Promise<readonly (R | LimiterError)[]>;
     try {
       reply = this.#execute(
@@ -301,7 +314,8 @@ export class Batcher<O extends BatchOp, R> {
   }
 
   #settleCall(call: Call<O, R>, results: readonly (R | LimiterError)[] | undefined, error: LimiterError | undefined): void {
-    call.alarm.cancel();
+    const index = this.#calls.indexOf(call);
+    if (index >= 0) this.#calls.splice(index, 1); // the call alarm stays armed: idle, it fires once and stops
     if (error) this.#hooks.onStoreError(error.code); // once per failed call, not per check in it
     this.#inFlight -= 1;
     call.lane.calls -= 1;
@@ -326,19 +340,35 @@ export class Batcher<O extends BatchOp, R> {
     if (this.#head !== undefined) this.#pendingAlarm.arm(this.#head.acquireBy);
   };
 
-  #expireCall(call: Call<O, R>): void {
+  /**
+   * Fails the checks of calls in flight whose deadline passed. A call still
+   * unanswered `2 * timeout` after it was sent has its connection recycled
+   * (owned connections only), which fails the call and frees its slot.
+   */
+  readonly #expireCalls = (): void => {
     const now = monotonicMs();
-    const { jobs } = call;
-    for (; call.cursor < jobs.length; call.cursor += 1) {
-      const job = jobs[call.cursor] as Job<O, R>;
-      if (job.state === DONE) continue;
-      if (job.deadline > now) {
-        call.alarm.arm(job.deadline);
-        return;
+    const stuckAfter = 2 * this.#limits.timeout;
+    let next = Infinity;
+    for (const call of [...this.#calls]) {
+      const { jobs } = call;
+      for (; call.cursor < jobs.length; call.cursor += 1) {
+        const job = jobs[call.cursor] as Job<O, R>;
+        if (job.state === DONE) continue;
+        if (job.deadline > now) {
+          if (job.deadline < next) next = job.deadline;
+          break;
+        }
+        this.#fail(job, new LimiterError(ErrorCodes.TIMEOUT, `Redis did not answer within ${this.#limits.timeout} ms (timeout)`));
       }
-      this.#fail(job, new LimiterError(ErrorCodes.TIMEOUT, `Redis did not answer within ${this.#limits.timeout} ms (timeout)`));
+      if (!call.recycled) {
+        if (now >= call.sentAt + stuckAfter) {
+          call.recycled = true;
+          this.#pool.recycle(call.lane);
+        } else if (call.sentAt + stuckAfter < next) next = call.sentAt + stuckAfter;
+      }
     }
-  }
+    if (next !== Infinity) this.#callAlarm.arm(next);
+  };
 
   #succeed(job: Job<O, R>, value: R): void {
     job.state = DONE;
@@ -361,7 +391,6 @@ export class Batcher<O extends BatchOp, R> {
   #link(job: Job<O, R>): void {
     if (this.#tail === undefined) {
       this.#head = job;
-      this.#pendingAlarm.arm(job.acquireBy);
     } else {
       this.#tail.next = job;
       job.prev = this.#tail;

@@ -20,7 +20,8 @@ export function monotonicMicros(): number {
  * {@link monotonicMs} time. Arming it again for an earlier time moves it;
  * for a later time while armed, it keeps the earlier one (the callback
  * re-arms for whatever is due next). Never fires early: a timer that Node
- * wakes up before `at` re-arms itself.
+ * wakes up before `at` re-arms itself. The timer does not keep the process
+ * alive by itself (the connection the awaited work runs on does).
  */
 export class Alarm {
   readonly #callback: () => void;
@@ -44,7 +45,9 @@ export class Alarm {
       clearTimeout(this.#timer);
     }
     this.#at = at;
-    this.#timer = setTimeout(this.#fire, Math.max(0, Math.ceil(at - monotonicMs())));
+    const timer = setTimeout(this.#fire, Math.max(0, Math.ceil(at - monotonicMs())));
+    timer.unref?.();
+    this.#timer = timer;
   }
 
   /** Cancels the scheduled firing, if any. */

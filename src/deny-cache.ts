@@ -84,7 +84,7 @@ export class DenyCache {
   record(key: string, tat: number, interval: number, tau: number, anchor: TimeAnchor): void {
     const entries = this.#entries;
     if (tat + interval - tau <= anchor.serverNow || this.#suppressed.has(key)) {
-      entries.delete(key);
+      if (entries.size > 0) entries.delete(key);
       return;
     }
     entries.delete(key); // re-insert at the young end

@@ -77,25 +77,25 @@ export interface OwnedPoolOptions {
   readonly redis?: RedisOptions;
   /** Number of connections (>= 1). */
   readonly size: number;
-  /** The store's deadline in ms; used as the connections' command timeout. */
+  /** The store's deadline in ms; bounds the connect timeout from below. */
   readonly timeout: number;
 }
 
 /**
  * ioredis settings of owned connections: no offline queue (a command sent
  * while disconnected fails at once instead of waiting unboundedly), no
- * retried or replayed commands (a script call is never run twice), a command
- * timeout of twice the store's deadline (checks fail at their own deadline;
- * this only frees the call slot of a connection that stopped answering), a
- * bounded connect timeout, and
- * reconnection with a capped backoff. Options given by the caller win.
+ * retried or replayed commands (a script call is never run twice, and a lost
+ * connection fails its calls at once), a bounded connect timeout, and
+ * reconnection with a capped backoff. No per-command timeout (it costs a
+ * timer per command): checks fail at their own deadline, and a connection
+ * that stops answering is recycled by the store (see {@link Pool.recycle}).
+ * Options given by the caller win.
  */
 export function ownedConnectionDefaults(timeout: number): RedisOptions {
   return {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
-    commandTimeout: 2 * timeout,
     connectTimeout: Math.max(1000, timeout),
     retryStrategy: (times: number) => Math.min(50 * times, 1000),
     connectionName: 'tollgate',
@@ -167,6 +167,17 @@ export class Pool {
       cause = error;
     }
     return new LimiterError(ErrorCodes.STORE, `Redis is unreachable: ${cause?.message ?? 'no connection'}`, { cause });
+  }
+
+  /**
+   * Drops and reopens an owned connection that stopped answering: its calls
+   * in flight fail at once, freeing their slots. A borrowed client is never
+   * touched (its own settings, e.g. `commandTimeout`, decide).
+   */
+  recycle(lane: Lane): void {
+    if (!this.owned || this.#closed) return;
+    const connection = this.#connections.find((c) => (c.client as unknown) === lane.client);
+    connection?.client.disconnect(true);
   }
 
   /** Closes owned connections (QUIT, then disconnect after `graceMs`); a borrowed client is left open. */

@@ -178,7 +178,7 @@ export class RedisStore implements Store {
     try {
       keys = checkShape(check);
       const cache = this.#cache;
-      if (cache !== undefined && this.#closing === undefined) {
+      if (cache !== undefined && cache.size > 0 && this.#closing === undefined) {
         const hit = cache.answer(check, this.#clock ? readClock(this.#clock) : monotonicMicros());
         if (hit) {
           this.#hooks.onCacheHit();
@@ -217,34 +217,35 @@ export class RedisStore implements Store {
     return this.#closing;
   }
 
-  readonly #execute = async (lane: Lane, ops: readonly CheckOp[]): Promise<(CheckOutcome | true | LimiterError)[]> => {
+  readonly #execute = (lane: Lane, ops: readonly CheckOp[]): Promise<(CheckOutcome | true | LimiterError)[]> => {
     if (ops[0]?.check === RESET) {
-      try {
-        // One DEL per key: keys may live in different cluster slots.
-        await Promise.all((ops[0] as CheckOp).keys.map((key) => lane.client.del(this.#prefix + key)));
-      } catch (error) {
-        throw callError(error);
-      }
-      return [true];
+      // One DEL per key: keys may live in different cluster slots.
+      return Promise.all((ops[0] as CheckOp).keys.map((key) => lane.client.del(this.#prefix + key))).then(
+        () => [true],
+        (error: unknown) => {
+          throw callError(error);
+        },
+      );
     }
     const checks = ops.map((op) => op.check);
     const now = this.#clock ? readClock(this.#clock) : undefined;
     const { keys, args } = encodeBatch(checks, this.#prefix, now);
-    const sentAt = monotonicMicros();
-    let reply: unknown;
-    try {
-      reply = await runScript(lane, keys, args);
-    } catch (error) {
-      throw callError(error);
-    }
-    const outcomes = decodeBatch(reply, checks);
-    if (this.#cache) this.#remember(checks, outcomes, now, sentAt, monotonicMicros());
-    return outcomes;
+    const cache = this.#cache;
+    const sentAt = cache ? monotonicMicros() : 0;
+    return runScript(lane, keys, args).then(
+      (reply) => {
+        const outcomes = decodeBatch(reply, checks);
+        if (cache) this.#remember(cache, checks, outcomes, now, sentAt, monotonicMicros());
+        return outcomes;
+      },
+      (error: unknown) => {
+        throw callError(error);
+      },
+    );
   };
 
   /** Feeds every TAT Redis reported into the deny cache. */
-  #remember(checks: readonly Check[], outcomes: readonly (CheckOutcome | LimiterError)[], now: number | undefined, sentAt: number, receivedAt: number): void {
-    const cache = this.#cache as DenyCache;
+  #remember(cache: DenyCache, checks: readonly Check[], outcomes: readonly (CheckOutcome | LimiterError)[], now: number | undefined, sentAt: number, receivedAt: number): void {
     let anchor: TimeAnchor | undefined;
     outcomes.forEach((outcome, i) => {
       if (outcome instanceof LimiterError) return;
@@ -270,7 +271,7 @@ export class RedisStore implements Store {
  * connection. EVAL only if the server still answers NOSCRIPT (its script
  * cache was flushed); the lane then loads the script again before its next call.
  */
-async function runScript(lane: Lane, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+function runScript(lane: Lane, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
   const { client } = lane;
   if (!lane.primed) {
     lane.primed = true;
@@ -278,13 +279,11 @@ async function runScript(lane: Lane, keys: readonly string[], args: readonly (st
       lane.primed = false;
     });
   }
-  try {
-    return await client.evalsha(gcraScript.sha, keys.length, ...keys, ...args);
-  } catch (error) {
+  return client.evalsha(gcraScript.sha, keys.length, ...keys, ...args).catch((error: unknown) => {
     if (!isNoScript(error)) throw error;
     lane.primed = false;
     return client.eval(gcraScript.source, keys.length, ...keys, ...args);
-  }
+  });
 }
 
 /** Marks a batcher op as a reset (DEL of its keys) rather than a check. */

@@ -130,6 +130,27 @@ describe('deadlines and bounded waiting', () => {
     });
   }
 
+  it('an owned connection that stops answering is recycled after twice the deadline, freeing its call slot', async () => {
+    const store = open({ url: redis.url, prefix: 'dl:r:', timeout: 150, pool: { size: 1 }, denyCache: false });
+    await store.evaluate(check('warm'));
+    const { started } = await pause();
+    await assert.rejects(store.evaluate(check('a')), isCode('ERR_TIMEOUT'));
+    assert.equal(store.stats.inFlight, 1, 'the unanswered call still holds its slot');
+    await sleep(300);
+    assert.equal(store.stats.inFlight, 0, 'the connection was recycled and the call failed');
+    assert.ok(performance.now() - started < PAUSE_MS, 'while Redis was still paused');
+    await pauseOver;
+    let outcome;
+    for (let attempt = 0; attempt < 40 && outcome === undefined; attempt += 1) {
+      outcome = await store.evaluate(check('b')).catch(async (error: unknown) => {
+        assert.ok(error instanceof LimiterError && ['ERR_POOL_TIMEOUT', 'ERR_STORE'].includes(error.code), String(error));
+        await sleep(50);
+        return undefined;
+      });
+    }
+    assert.equal(outcome?.allowed, true, 'the recycled connection serves again');
+  });
+
   it('pool.maxPending: past it a check fails at once with ERR_POOL_TIMEOUT', async () => {
     const store = open({ url: redis.url, prefix: 'dl:p:', timeout: 800, pool: { size: 1, maxPending: 3 }, denyCache: false });
     const count = counting();

@@ -2,20 +2,26 @@
  * Script runner (issue 2, item 3): the SHA1 is computed on the client and
  * matches the server's; checks run with EVALSHA and fall back to EVAL only
  * on NOSCRIPT, so a `SCRIPT FLUSH` between two checks fails neither; any
- * other error (WRONGTYPE, a script error reply for bad arguments) is
- * surfaced as a LimiterError ERR_STORE and never replayed with EVAL. Command
- * counts come from the harness Redis's `INFO commandstats`.
+ * other error (a whole-call script error, OOM) is surfaced as a LimiterError
+ * ERR_STORE and never replayed with EVAL, and a per-check error slot
+ * (WRONGTYPE key, bad limit) is answered ERR_STORE without any retry. Both
+ * runners are covered: `Script.run` and RedisStore's own. Command counts
+ * come from the harness Redis's `INFO commandstats`.
  */
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { Limiter, LimiterError, RedisStore, perMinute } from '../src/index.js';
+import { decodeBatch, encodeBatch } from '../src/redis-codec.js';
 import { gcraScript } from '../src/redis-store.js';
 import { Script, type ScriptClient, isNoScript } from '../src/script.js';
+import type { Check, CheckOutcome } from '../src/store.js';
 import { callsOf, commandStats, resetStats } from './helpers/commandstats.js';
 import { type RedisProcess, startRedis } from './helpers/redis-server.js';
 
 const LIMIT = perMinute(3);
+const NOW = 1_750_000_000_000_000;
+const T = 20_000_000; // perMinute(3)
 
 /** Delegates to a real client and logs which script commands were called, in order. */
 function logging(client: Redis, log: string[]): ScriptClient {
@@ -50,6 +56,7 @@ describe('script runner', () => {
     await redis.stop();
   });
   beforeEach(async () => {
+    await client.config('SET', 'maxmemory', '0');
     await client.flushdb();
     await client.script('LOAD', gcraScript.source);
     await resetStats(client);
@@ -78,7 +85,8 @@ describe('script runner', () => {
     assert.equal(stats.get('evalsha')?.calls, 2, 'one EVALSHA per check');
     assert.equal(stats.get('evalsha')?.failed, 1, 'the second EVALSHA answered NOSCRIPT');
     assert.equal(stats.get('eval')?.calls, 1, 'exactly one EVAL fallback');
-    // EVAL cached the script again: the next check needs EVALSHA only.
+    assert.equal(stats.get('eval')?.failed ?? 0, 0);
+    // The script is cached again: the next check needs EVALSHA only.
     assert.deepEqual(await client.script('EXISTS', gcraScript.sha), [1]);
     assert.equal((await limiter.allow('k', LIMIT)).remaining, 0);
     assert.equal(await callsOf(client, 'eval'), 1);
@@ -92,19 +100,38 @@ describe('script runner', () => {
     assert.ok((await callsOf(client, 'eval')) >= 1);
   });
 
-  it('calls EVALSHA then EVAL, in that order, only on NOSCRIPT', async () => {
+  it('Script.run: EVALSHA, then EVAL only on NOSCRIPT, with the same reply', async () => {
+    const checks: Check[] = [{ mode: 'all', items: [{ key: 'x', interval: T, burst: 3, cost: 1 }] }];
+    const { keys, args } = encodeBatch(checks, 'sr:', NOW);
     const log: string[] = [];
     const via = logging(client, log);
-    const args = ['1750000000000000', 1, 0, 1, 20_000_000, 3, 1];
-    await gcraScript.run(via, ['sr:x'], args);
+    assert.deepEqual(await gcraScript.run(via, keys, args), [NOW, 0]);
     assert.deepEqual(log, ['evalsha']);
     await client.script('FLUSH');
     log.length = 0;
-    await gcraScript.run(via, ['sr:x'], args);
+    const reply = await gcraScript.run(via, keys, args);
     assert.deepEqual(log, ['evalsha', 'eval']);
+    assert.deepEqual(reply, [NOW, NOW + T], 'the EVAL fallback ran the same script on the same state');
+    const [outcome] = decodeBatch(reply, checks) as [CheckOutcome];
+    assert.deepEqual([outcome.allowed, outcome.items[0]?.remaining, outcome.items[0]?.tat], [true, 1, NOW + 2 * T]);
+    assert.equal(await client.get('sr:x'), String(NOW + 2 * T));
   });
 
-  it('surfaces WRONGTYPE as ERR_STORE and does not replay it with EVAL', async () => {
+  it('Script.run: a whole-call script error is thrown once and not replayed with EVAL, before or after a flush', async () => {
+    const log: string[] = [];
+    const badNow = ['x', 1, T, 3, 1, 1];
+    await assert.rejects(gcraScript.run(logging(client, log), ['sr:k'], badNow), (e: unknown) => e instanceof Error && /now must be an integer/.test(e.message));
+    await assert.rejects(gcraScript.run(logging(client, log), [], ['', 'x']), (e: unknown) => e instanceof Error && /limit count/.test(e.message));
+    await assert.rejects(gcraScript.run(logging(client, log), [], ['', 1, T, 3, 0]), (e: unknown) => e instanceof Error && /check count/.test(e.message));
+    assert.deepEqual(log, ['evalsha', 'evalsha', 'evalsha']);
+    await client.script('FLUSH');
+    log.length = 0;
+    await assert.rejects(gcraScript.run(logging(client, log), ['sr:k'], badNow), (e: unknown) => e instanceof Error && /now must be an integer/.test(e.message));
+    assert.deepEqual(log, ['evalsha', 'eval'], 'the EVAL after NOSCRIPT fails and is not retried');
+    assert.equal(await client.dbsize(), 0);
+  });
+
+  it('a WRONGTYPE key is answered in its slot: ERR_STORE, no EVAL, the key untouched', async () => {
     await client.hset('sr:h', 'field', 'value');
     await assert.rejects(limiter.allow('h', LIMIT), isStoreError(/WRONGTYPE/));
     assert.equal(await callsOf(client, 'evalsha'), 1);
@@ -112,23 +139,33 @@ describe('script runner', () => {
     assert.deepEqual(await client.hgetall('sr:h'), { field: 'value' });
   });
 
-  it('surfaces a script error reply for bad arguments as ERR_STORE and does not replay it', async () => {
+  it('a script error reply for a bad limit is surfaced as ERR_STORE and not replayed', async () => {
     // Bypasses the Limiter's validation on purpose: an interval of 0 reaches the script.
-    await assert.rejects(store.evaluate({ mode: 'all', items: [{ key: 'bad', interval: 0, burst: 1, cost: 1 }] }), isStoreError(/T \(emission interval\)/));
-    const log: string[] = [];
-    await assert.rejects(gcraScript.run(logging(client, log), [], ['', 'x']), (e: unknown) => e instanceof Error && /check count/.test(e.message));
-    assert.deepEqual(log, ['evalsha']);
-    assert.equal(await callsOf(client, 'evalsha'), 2);
+    await assert.rejects(store.evaluate({ mode: 'all', items: [{ key: 'bad', interval: 0, burst: 1, cost: 1 }] }), isStoreError(/T \(emission interval\) of limit 1/));
+    assert.equal(await callsOf(client, 'evalsha'), 1);
     assert.equal(await callsOf(client, 'eval'), 0);
     assert.equal(await client.dbsize(), 0);
   });
 
-  it('after a flush, an error of the EVAL fallback is surfaced once, not retried again', async () => {
-    await client.hset('sr:h', 'field', 'value');
+  it('RedisStore: an error that is not NOSCRIPT (OOM) is surfaced as ERR_STORE and not replayed', async () => {
+    await client.config('SET', 'maxmemory', '1');
+    await assert.rejects(limiter.allow('k', LIMIT), isStoreError(/OOM/));
+    assert.equal(await callsOf(client, 'evalsha'), 1);
+    assert.equal(await callsOf(client, 'eval'), 0);
+    // A peek writes nothing and still runs under the memory limit.
+    assert.equal((await limiter.peek('k', LIMIT)).remaining, 3);
+    await client.config('SET', 'maxmemory', '0');
+    assert.equal(await client.exists('sr:k'), 0);
+  });
+
+  it('RedisStore: after a flush, an error of the EVAL fallback is surfaced once, not retried again', async () => {
+    await client.config('SET', 'maxmemory', '1');
     await client.script('FLUSH');
-    await assert.rejects(limiter.allow('h', LIMIT), isStoreError(/WRONGTYPE/));
+    await assert.rejects(limiter.allow('k', LIMIT), isStoreError(/OOM/));
     assert.equal(await callsOf(client, 'evalsha'), 1);
     assert.equal(await callsOf(client, 'eval'), 1);
+    await client.config('SET', 'maxmemory', '0');
+    assert.equal((await limiter.allow('k', LIMIT)).remaining, 2, 'healthy again once memory is available');
   });
 
   it('recognises NOSCRIPT replies and nothing else', async () => {

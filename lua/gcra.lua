@@ -56,7 +56,9 @@ end
 
 -- A key's stored TAT (0 when absent), or nil and a message when it is not one.
 local function stored(key)
-  local v = call('GET', key)
+  -- pcall: a key of another type fails this check only, not the whole batch.
+  local v = redis.pcall('GET', key)
+  if type(v) == 'table' then return nil, 'stored TAT at ' .. key .. ' is unreadable: ' .. tostring(v.err) end
   if not v then return 0 end
   local x = int(v, 0)
   if not x then return nil, 'stored TAT at ' .. key .. ' is not an integer below 2^53' end
@@ -83,6 +85,8 @@ end
 
 local L = int(ARGV[2], 1)
 if not L then return fail('limit count must be an integer >= 1, got ' .. tostring(ARGV[2])) end
+-- Bounds the loop below by the arguments actually given.
+if 2 + 2 * L > #ARGV then return fail('limit count ' .. ARGV[2] .. ' is more than the (T, B) pairs given') end
 local Ts, taus, bad = {}, {}, {}
 for i = 1, L do
   -- An invalid limit fails only the checks that use it.

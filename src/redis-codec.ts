@@ -51,7 +51,16 @@ export function encodeBatch(checks: readonly Check[], prefix: string, now: numbe
   for (const check of checks) {
     const first = check.items[0];
     const index = indexes[k] ?? 0;
-    if (check.mode === 'atMost' && first) {
+    if (check.mode === 'atMost' && check.items.length !== 1) {
+      // Not expressible ("a" holds one item): sent with invalid costs, so the
+      // script fails its slots and writes nothing while KEYS and ARGV stay
+      // aligned for the checks after it; decodeCheck reports it.
+      body.push('m', check.items.length);
+      for (const _ of check.items) {
+        body.push((indexes[k] ?? 0) + 1, -1);
+        k += 1;
+      }
+    } else if (check.mode === 'atMost' && first) {
       body.push('a', index + 1, first.cost);
       k += 1;
     } else if (check.items.length === 1 && first && first.cost * L + L < MAX_SAFE) {
@@ -87,6 +96,9 @@ function scriptError(error: Error): LimiterError {
  * item) at the reply's `now`; returns a LimiterError for an error reply.
  */
 function decodeCheck(reply: readonly unknown[], offset: number, now: number, check: Check): CheckOutcome | LimiterError {
+  if (check.mode === 'atMost' && check.items.length !== 1) {
+    return new LimiterError(ErrorCodes.INVALID_OPTION, `an "atMost" check takes exactly one item, got ${check.items.length}`);
+  }
   const tats = new Map<string, number>();
   let verdict: boolean | undefined;
   for (let i = 0; i < check.items.length; i += 1) {

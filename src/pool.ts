@@ -142,11 +142,11 @@ export class Pool {
     this.#onChange = callback;
   }
 
-  /** The ready connection with the least work in flight, if any. */
-  leastLoaded(): Lane | undefined {
+  /** The ready connection with the least work in flight and fewer than `maxCalls` calls out, if any. */
+  leastLoaded(maxCalls: number): Lane | undefined {
     let best: Lane | undefined;
     for (const lane of this.lanes) {
-      if (lane.ready && (best === undefined || lane.inFlight < best.inFlight)) best = lane;
+      if (lane.ready && lane.calls < maxCalls && (best === undefined || lane.inFlight < best.inFlight)) best = lane;
     }
     return best;
   }

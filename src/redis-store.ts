@@ -27,11 +27,13 @@ export const gcraScript = Script.fromFile('gcra.lua');
 
 /** Connection pool options of {@link RedisStore}. */
 export interface RedisPoolOptions {
-  /**
-   * Connections the store opens (with `url`/`redis`), and the most script
-   * calls in flight at once (also with `client`, all on that one connection). Default 2.
-   */
+  /** Connections the store opens (with `url`/`redis` only; a `client` is one connection). Default 1. */
   readonly size?: number;
+  /**
+   * Script calls in flight at once per connection (pipelined; Redis runs one
+   * connection's calls in order, so order needs no extra bookkeeping). Default 3.
+   */
+  readonly pipeline?: number;
   /** Most checks waiting for a free call slot; beyond it a check fails at once with ERR_POOL_TIMEOUT. Default 10,000. */
   readonly maxPending?: number;
   /** Most ms a check waits for a free call slot before failing with ERR_POOL_TIMEOUT. Default: `timeout`. */
@@ -102,7 +104,8 @@ function callError(error: unknown): LimiterError {
 /** Defaults of {@link RedisStoreOptions}. */
 export const REDIS_STORE_DEFAULTS = {
   timeout: 1000,
-  poolSize: 2,
+  poolSize: 1,
+  pipeline: 3,
   maxPending: 10_000,
   batchMaxSize: 128,
   batchMaxKeys: 1024,
@@ -135,7 +138,11 @@ export class RedisStore implements Store {
     const timeout = integerOption('RedisStore', 'timeout', o.timeout, REDIS_STORE_DEFAULTS.timeout, 1);
     this.#timeout = timeout;
     const pool = objectOption('RedisStore "pool"', o.pool);
+    if (o.client !== undefined && pool.size !== undefined) {
+      throw invalid('pool.size', pool.size, 'left out with "client" (one connection, yours); "pool.pipeline" sets its calls in flight');
+    }
     const size = integerOption('RedisStore', 'pool.size', pool.size, REDIS_STORE_DEFAULTS.poolSize, 1, 64);
+    const pipeline = integerOption('RedisStore', 'pool.pipeline', pool.pipeline, REDIS_STORE_DEFAULTS.pipeline, 1, 64);
     const maxPending = integerOption('RedisStore', 'pool.maxPending', pool.maxPending, REDIS_STORE_DEFAULTS.maxPending, 1);
     const acquireTimeout = integerOption('RedisStore', 'pool.acquireTimeout', pool.acquireTimeout, timeout, 0);
     const batch = objectOption('RedisStore "batch"', o.batch);
@@ -143,7 +150,9 @@ export class RedisStore implements Store {
     const maxKeys = integerOption('RedisStore', 'batch.maxKeys', batch.maxKeys, REDIS_STORE_DEFAULTS.batchMaxKeys, 1, 1_000_000);
     this.#cache = makeCache(o.denyCache, this.#clock !== undefined);
     this.#pool = makePool(o, size, timeout);
-    this.#batcher = new Batcher(this.#pool, this.#execute, { maxInFlight: size, maxSize, maxKeys, maxPending, acquireTimeout, timeout }, (lane) => ({
+    const connections = o.client === undefined ? size : 1;
+    const limits = { maxInFlight: connections * pipeline, maxPerLane: pipeline, maxSize, maxKeys, maxPending, acquireTimeout, timeout };
+    this.#batcher = new Batcher(this.#pool, this.#execute, limits, (lane) => ({
       operation: 'EVALSHA',
       procedure: gcraScript.sha,
       ...(lane.server.address === undefined ? {} : { serverAddress: lane.server.address }),

@@ -131,7 +131,7 @@ describe('deadlines and bounded waiting', () => {
   }
 
   it('an owned connection that stops answering is recycled after twice the deadline, freeing its call slot', async () => {
-    const store = open({ url: redis.url, prefix: 'dl:r:', timeout: 150, pool: { size: 1 }, denyCache: false });
+    const store = open({ url: redis.url, prefix: 'dl:r:', timeout: 150, pool: { size: 1, pipeline: 1 }, denyCache: false });
     await store.evaluate(check('warm'));
     const { started } = await pause();
     await assert.rejects(store.evaluate(check('a')), isCode('ERR_TIMEOUT'));
@@ -152,7 +152,7 @@ describe('deadlines and bounded waiting', () => {
   });
 
   it('pool.maxPending: past it a check fails at once with ERR_POOL_TIMEOUT', async () => {
-    const store = open({ url: redis.url, prefix: 'dl:p:', timeout: 800, pool: { size: 1, maxPending: 3 }, denyCache: false });
+    const store = open({ url: redis.url, prefix: 'dl:p:', timeout: 800, pool: { size: 1, pipeline: 1, maxPending: 3 }, denyCache: false });
     const count = counting();
     store.instrument(count.hooks);
     await store.evaluate(check('warm'));
@@ -178,7 +178,7 @@ describe('deadlines and bounded waiting', () => {
   });
 
   it('pool.acquireTimeout: a check that cannot get a call slot in time fails with ERR_POOL_TIMEOUT', async () => {
-    const store = open({ url: redis.url, prefix: 'dl:a:', timeout: 900, pool: { size: 1, acquireTimeout: 150 }, denyCache: false });
+    const store = open({ url: redis.url, prefix: 'dl:a:', timeout: 900, pool: { size: 1, pipeline: 1, acquireTimeout: 150 }, denyCache: false });
     await store.evaluate(check('warm'));
     const { started, over } = await pause();
     const log: string[] = [];
@@ -229,7 +229,7 @@ describe('deadlines and bounded waiting', () => {
   it('a connection lost mid-flight fails its checks with ERR_STORE', async () => {
     const other = await startRedis();
     after(() => other.stop());
-    const store = open({ url: other.url, timeout: 5000, pool: { size: 1 } });
+    const store = open({ url: other.url, timeout: 5000, pool: { size: 1, pipeline: 1 } });
     await store.evaluate(check('warm'));
     const probe = other.client();
     await probe.call('CLIENT', 'PAUSE', '5000', 'ALL'); // the next call hangs until the server goes away
@@ -243,7 +243,7 @@ describe('deadlines and bounded waiting', () => {
 
   it('close(): waiting checks fail with ERR_CLOSED, later checks too; a borrowed client stays open', async () => {
     const client = redis.client();
-    const store = open({ client, prefix: 'dl:c:', pool: { size: 1 }, timeout: 3 * PAUSE_MS });
+    const store = open({ client, prefix: 'dl:c:', pool: { pipeline: 1 }, timeout: 3 * PAUSE_MS });
     await store.evaluate(check('warm'));
     const { over } = await pause();
     const first = track(store.evaluate(check('a')), [], 'first'); // in flight: settles when Redis answers
@@ -260,7 +260,7 @@ describe('deadlines and bounded waiting', () => {
   });
 
   it('an AbortSignal stops waiting with ERR_ABORTED', async () => {
-    const store = open({ url: redis.url, prefix: 'dl:s:', pool: { size: 1 }, timeout: 900, denyCache: false });
+    const store = open({ url: redis.url, prefix: 'dl:s:', pool: { size: 1, pipeline: 1 }, timeout: 900, denyCache: false });
     await store.evaluate(check('warm'));
     const count = counting();
     store.instrument(count.hooks);

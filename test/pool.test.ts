@@ -47,7 +47,9 @@ describe('connection pool', () => {
       [{ url: 42 }, /"url" must be/],
       [{ redis: 'localhost' }, /"redis" must be an object of ioredis options/],
       [{ client, timeout: 0 }, /"timeout" must be an integer >= 1, got 0/],
-      [{ client, pool: { size: 0 } }, /"pool.size" must be an integer in \[1, 64\], got 0/],
+      [{ url: 'redis://127.0.0.1:1', pool: { size: 0 } }, /"pool.size" must be an integer in \[1, 64\], got 0/],
+      [{ client, pool: { size: 2 } }, /"pool.size" must be left out with "client"/],
+      [{ client, pool: { pipeline: 0 } }, /"pool.pipeline" must be an integer in \[1, 64\], got 0/],
       [{ client, pool: { maxPending: 0 } }, /"pool.maxPending" must be an integer >= 1/],
       [{ client, pool: { acquireTimeout: -1 } }, /"pool.acquireTimeout" must be an integer >= 0/],
       [{ client, pool: 3 }, /"pool" options must be an object/],
@@ -65,7 +67,7 @@ describe('connection pool', () => {
   });
 
   it('a store built from a URL owns pool.size connections, spreads calls over them and closes them', async () => {
-    const store = new RedisStore({ url: redis.url, prefix: 'pool:own:', pool: { size: 3 }, denyCache: false });
+    const store = new RedisStore({ url: redis.url, prefix: 'pool:own:', pool: { size: 3, pipeline: 1 }, denyCache: false });
     await store.evaluate(check('warm'));
     assert.equal((await tollgateConnections(admin)).length, 3);
     const monitor = await redis.client().monitor();

@@ -22,7 +22,7 @@
  * Bounded: at most `maxEntries` keys; O(1) per lookup, insert and eviction
  * (a Map in insertion order; the oldest entry is evicted first).
  */
-import type { Check, CheckOutcome, ItemOutcome } from './store.js';
+import type { Check, CheckItem, CheckOutcome, ItemOutcome } from './store.js';
 
 /** How a reply's server time maps to local time: the send and reply instants, in local µs. */
 export interface TimeAnchor {
@@ -51,6 +51,17 @@ export const SERVER_CLOCK: ClockUncertainty = { drift: 0.0005, slack: 2 };
 interface Entry {
   readonly tat: number;
   readonly anchor: TimeAnchor;
+}
+
+/** Redis's answer for an item of a certainly denied check whose key is full, at `now`. */
+function denied(mode: Check['mode'], item: CheckItem, tat: number, now: number): ItemOutcome {
+  const T = item.interval;
+  const tau = T * item.burst;
+  const n = item.cost;
+  const used = tat - now;
+  if (mode === 'atMost') return { allowed: false, granted: 0, remaining: 0, retryAfter: tat + T - tau - now, resetAfter: used, tat };
+  if (n === 0 && now >= tat - tau) return { allowed: true, granted: 0, remaining: 0, retryAfter: 0, resetAfter: used, tat };
+  return { allowed: false, granted: 0, remaining: 0, retryAfter: n * T > tau ? -1 : tat + n * T - tau - now, resetAfter: used, tat };
 }
 
 /** A bounded, exact cache of keys that are full, answering certain denials locally. */
@@ -101,20 +112,17 @@ export class DenyCache {
    */
   answer(check: Check, local: number): CheckOutcome | undefined {
     const { items } = check;
+    if (items.length === 1) return this.#answerOne(check, items[0] as CheckItem, local);
     const entries = this.#entries;
-    const { drift, slack } = this.#clock;
     let upper = Infinity; // the server's now is certainly below this
     let lower = -Infinity; // ... and certainly at or above this
     let takes = false;
     for (const item of items) {
       const entry = entries.get(item.key);
       if (entry === undefined) return undefined;
-      const { anchor } = entry;
-      const sinceSent = Math.max(0, local - anchor.sentAt);
-      const up = anchor.serverNow + sinceSent + Math.ceil(sinceSent * drift) + slack;
+      const up = this.#upper(entry.anchor, local);
       if (up < upper) upper = up;
-      const sinceReply = Math.max(0, local - anchor.receivedAt);
-      const low = anchor.serverNow + Math.max(0, sinceReply - Math.ceil(sinceReply * drift) - slack);
+      const low = this.#lower(entry.anchor, local);
       if (low > lower) lower = low;
       if (item.cost > 0) takes = true;
     }
@@ -130,19 +138,33 @@ export class DenyCache {
       if (item.cost === 0 && !(lower >= tat - tau || upper < tat - tau)) return undefined;
     }
     const now = lower;
-    const outcomes: ItemOutcome[] = items.map((item) => {
-      const { tat } = entries.get(item.key) as Entry;
-      const T = item.interval;
-      const tau = T * item.burst;
-      const n = item.cost;
-      const used = tat - now;
-      if (check.mode === 'atMost') {
-        return { allowed: false, granted: 0, remaining: 0, retryAfter: tat + T - tau - now, resetAfter: used, tat };
-      }
-      if (n === 0 && now >= tat - tau) return { allowed: true, granted: 0, remaining: 0, retryAfter: 0, resetAfter: used, tat };
-      return { allowed: false, granted: 0, remaining: 0, retryAfter: n * T > tau ? -1 : tat + n * T - tau - now, resetAfter: used, tat };
-    });
+    const outcomes: ItemOutcome[] = items.map((item) => denied(check.mode, item, (entries.get(item.key) as Entry).tat, now));
     return { allowed: false, now, items: outcomes, source: 'cache' };
+  }
+
+  /** {@link answer} for the common single-item check: one lookup, no intermediate arrays. */
+  #answerOne(check: Check, item: CheckItem, local: number): CheckOutcome | undefined {
+    if (item.cost <= 0) return undefined; // a peek is always allowed: Redis answers it
+    const entry = this.#entries.get(item.key);
+    if (entry === undefined) return undefined;
+    const { tat, anchor } = entry;
+    // Full: no room for one unit even at the latest possible server time.
+    if (this.#upper(anchor, local) >= tat + item.interval - item.interval * item.burst) return undefined;
+    const now = this.#lower(anchor, local);
+    return { allowed: false, now, items: [denied(check.mode, item, tat, now)], source: 'cache' };
+  }
+
+  /** The latest the server's clock can read at local time `local`. */
+  #upper(anchor: TimeAnchor, local: number): number {
+    const since = local > anchor.sentAt ? local - anchor.sentAt : 0;
+    return anchor.serverNow + since + Math.ceil(since * this.#clock.drift) + this.#clock.slack;
+  }
+
+  /** The earliest the server's clock can read at local time `local`. */
+  #lower(anchor: TimeAnchor, local: number): number {
+    const since = local > anchor.receivedAt ? local - anchor.receivedAt : 0;
+    const elapsed = since - Math.ceil(since * this.#clock.drift) - this.#clock.slack;
+    return anchor.serverNow + (elapsed > 0 ? elapsed : 0);
   }
 
   /** Forgets `keys` and ignores reports about them until {@link release} (a reset is under way). */

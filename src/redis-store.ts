@@ -27,7 +27,7 @@ export const gcraScript = Script.fromFile('gcra.lua');
 
 /** Connection pool options of {@link RedisStore}. */
 export interface RedisPoolOptions {
-  /** Connections the store opens (with `url`/`redis` only; a `client` is one connection). Default 1. */
+  /** Connections the store opens with `url`/`redis` (>= 1). Default 1. With `client` it can only be 1: your one connection. */
   readonly size?: number;
   /**
    * Script calls in flight at once per connection (pipelined; Redis runs one
@@ -138,8 +138,8 @@ export class RedisStore implements Store {
     const timeout = integerOption('RedisStore', 'timeout', o.timeout, REDIS_STORE_DEFAULTS.timeout, 1);
     this.#timeout = timeout;
     const pool = objectOption('RedisStore "pool"', o.pool);
-    if (o.client !== undefined && pool.size !== undefined) {
-      throw invalid('pool.size', pool.size, 'left out with "client" (one connection, yours); "pool.pipeline" sets its calls in flight');
+    if (o.client !== undefined && pool.size !== undefined && pool.size !== 1) {
+      throw invalid('pool.size', pool.size, '1 or left out with "client" (one connection, yours); "pool.pipeline" sets its calls in flight');
     }
     const size = integerOption('RedisStore', 'pool.size', pool.size, REDIS_STORE_DEFAULTS.poolSize, 1, 64);
     const pipeline = integerOption('RedisStore', 'pool.pipeline', pool.pipeline, REDIS_STORE_DEFAULTS.pipeline, 1, 64);

@@ -48,9 +48,17 @@ export interface RedisBatchOptions {
   readonly maxKeys?: number;
 }
 
-/** Local deny cache options of {@link RedisStore}. */
+/**
+ * Local deny cache options of {@link RedisStore}. The cache answers only
+ * checks Redis would certainly deny, with Redis's exact answer (on the Redis
+ * clock, `retryAfter`/`resetAfter` are never earlier than Redis's). It relies
+ * on: each key being checked with one limit; resets going through this store
+ * (a reset by another process is not seen until the key has room again); and,
+ * with a client clock (`now`), that clock advancing with real time (Redis
+ * expires keys on its own clock).
+ */
 export interface DenyCacheOptions {
-  /** Most keys remembered. Default 10,000. */
+  /** Most keys remembered (each key at most MAX_KEY_LENGTH characters, which bounds memory). Default 10,000. */
   readonly maxEntries?: number;
 }
 
@@ -66,7 +74,12 @@ export interface RedisStoreOptions {
   readonly prefix?: string;
   /** Client clock in integer µs. Default: the Redis server's `TIME`. */
   readonly now?: Clock;
-  /** Deadline of every store call in ms: a check not answered in time fails with ERR_TIMEOUT. Default 1000. */
+  /**
+   * Deadline of every store call in ms, from the moment it enters the store:
+   * a check not answered in time fails with ERR_TIMEOUT and its late answer
+   * is ignored. An owned connection still silent after twice this is
+   * reconnected. Default 1000.
+   */
   readonly timeout?: number;
   /** Connection pool and waiting bounds. */
   readonly pool?: RedisPoolOptions;

@@ -8,13 +8,26 @@
 import { ErrorCodes, type ErrorCode, type LimiterError } from './errors.js';
 import { MemoryStore } from './memory-store.js';
 import { toStoreError } from './redis-store.js';
-import type { Check, CheckOutcome } from './store.js';
+import type { Check, CheckOutcome, Store } from './store.js';
 
 const STORE_FAILURES: readonly ErrorCode[] = [ErrorCodes.STORE, ErrorCodes.TIMEOUT, ErrorCodes.POOL_TIMEOUT, ErrorCodes.CLOSED];
 
 /** True for errors of the store itself (not of the caller's input or clock), which a failure policy may absorb. */
 export function isStoreFailure(error: LimiterError): boolean {
   return STORE_FAILURES.includes(error.code);
+}
+
+/** store.evaluate, with a synchronous throw (from a third-party store) turned into a rejection. */
+function attempt(check: Check, store: Store): Promise<CheckOutcome> {
+  try {
+    return store.evaluate(check);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+function rethrowTyped(error: unknown): never {
+  throw toStoreError(error);
 }
 
 /** What a limiter does when its store fails. */
@@ -47,27 +60,23 @@ export class FailureHandler {
     return this.#policy;
   }
 
-  /** Runs `call`, or answers by policy when it fails (or while cooling down after a failure). */
-  async run(check: Check, call: () => Promise<CheckOutcome>): Promise<CheckOutcome> {
-    if (this.#policy === 'throw') {
-      try {
-        return await call();
-      } catch (error) {
-        throw toStoreError(error);
-      }
-    }
-    if (this.#lastError && performance.now() < this.#failedUntil) return this.#decide(check, this.#lastError);
-    try {
-      const outcome = await call();
-      this.#lastError = undefined;
-      return outcome;
-    } catch (error) {
-      const typed = toStoreError(error);
-      if (!isStoreFailure(typed)) throw typed;
-      this.#lastError = typed;
-      this.#failedUntil = performance.now() + this.#cooldownMs;
-      return this.#decide(check, typed);
-    }
+  /** Evaluates `check` on `store`, or answers by policy when it fails (or while cooling down after a failure). */
+  run(check: Check, store: Store): Promise<CheckOutcome> {
+    if (this.#policy === 'throw') return attempt(check, store).catch(rethrowTyped);
+    if (this.#lastError && performance.now() < this.#failedUntil) return Promise.resolve(this.#decide(check, this.#lastError));
+    return attempt(check, store).then(
+      (outcome) => {
+        this.#lastError = undefined;
+        return outcome;
+      },
+      (error: unknown) => {
+        const typed = toStoreError(error);
+        if (!isStoreFailure(typed)) throw typed;
+        this.#lastError = typed;
+        this.#failedUntil = performance.now() + this.#cooldownMs;
+        return this.#decide(check, typed);
+      },
+    );
   }
 
   #decide(check: Check, error: LimiterError): FailureOutcome {

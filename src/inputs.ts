@@ -6,6 +6,9 @@ import { ErrorCodes, LimiterError, describe } from './errors.js';
 import { MAX_SAFE } from './intmath.js';
 import type { ResolvedLimit } from './limits.js';
 
+/** Room below 2^53 µs left once today's time (doubled, for decades of margin) is taken out; fixed at load. */
+const HEADROOM = MAX_SAFE - Date.now() * 1000 * 2;
+
 /** Longest key accepted, in UTF-16 code units (before the store's prefix). */
 export const MAX_KEY_LENGTH = 1024;
 
@@ -25,9 +28,8 @@ export function checkCost(cost: unknown, limit: ResolvedLimit, field = 'cost', m
   if (typeof cost !== 'number' || !Number.isSafeInteger(cost) || cost < min) {
     throw new LimiterError(ErrorCodes.INVALID_COST, `${field} must be an integer >= ${min}, got ${describe(cost)}`);
   }
-  // The store also checks against its exact `now`; here we leave headroom for today's clock.
-  const headroom = MAX_SAFE - Date.now() * 1000 * 2;
-  if (cost * limit.interval + limit.tolerance >= headroom) {
+  // The store also checks against its exact `now`; here we leave headroom for the clock.
+  if (cost * limit.interval + limit.tolerance >= HEADROOM) {
     throw new LimiterError(
       ErrorCodes.OVERFLOW,
       `${field} ${cost} times the emission interval ${limit.interval} µs plus the tolerance would pass 2^53 µs`,

@@ -87,7 +87,8 @@ export class Limiter {
 
   /** Takes `cost` units (default 1) from `key`'s bucket, or nothing. Cost 0 is a peek. */
   async allow(key: string, limit: Limit, options?: AllowOptions): Promise<LimitResult> {
-    const check = single(key, limit, options?.cost ?? 1, 'all');
+    const cost = options === undefined || options.cost === undefined ? 1 : options.cost;
+    const check = single(key, limit, cost, 'all');
     return singleResult(key, limit, await this.#evaluate(check, limit));
   }
 
@@ -121,7 +122,7 @@ export class Limiter {
       if (typeof item !== 'object' || item === null) {
         throw new LimiterError(ErrorCodes.INVALID_OPTION, `items[${i}] must be an object { key, limit, cost? }, got ${describe(item)}`);
       }
-      return toCheckItem(item.key, item.limit, item.cost ?? 1, `items[${i}].`, 0);
+      return toCheckItem(item.key, item.limit, item.cost === undefined ? 1 : item.cost, `items[${i}].`, 0);
     });
     const outcome = await this.#evaluate({ mode: 'all', items: checkItems }, items);
     const results = items.map((item, i) => {
@@ -144,7 +145,7 @@ export class Limiter {
     if (signal !== undefined && !(signal instanceof AbortSignal)) {
       throw new LimiterError(ErrorCodes.INVALID_OPTION, `wait option "signal" must be an AbortSignal, got ${describe(signal)}`);
     }
-    const cost = (o.cost as number | undefined) ?? 1;
+    const cost = o.cost === undefined ? 1 : (o.cost as number);
     single(key, limit, cost, 'all'); // validate before the first call
     const deadline = performance.now() + maxWait;
     for (;;) {
@@ -166,9 +167,9 @@ export class Limiter {
   }
 
   async #evaluate(check: Check, limits: CheckLimits): Promise<CheckOutcome> {
-    const run = (): Promise<CheckOutcome> => this.#failure.run(check, () => this.#store.evaluate(check));
     const probe = this.#telemetry?.start(limits, check.items.length);
-    if (probe === undefined) return run();
+    if (probe === undefined) return this.#failure.run(check, this.#store);
+    const run = (): Promise<CheckOutcome> => this.#failure.run(check, this.#store);
     try {
       const outcome = await probe.call(run);
       probe.succeed(outcome);

@@ -74,6 +74,7 @@ const BAD_COSTS: { cost: unknown; mentions: string[] }[] = [
   { cost: NaN, mentions: ['cost', 'NaN'] },
   { cost: Infinity, mentions: ['cost', 'Infinity'] },
   { cost: '1', mentions: ['cost', '"1"'] },
+  { cost: null, mentions: ['cost', 'null'] },
 ];
 
 const BAD_KEYS: { key: unknown; mentions: string[] }[] = [

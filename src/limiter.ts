@@ -166,18 +166,20 @@ export class Limiter {
     }
   }
 
-  async #evaluate(check: Check, limits: CheckLimits): Promise<CheckOutcome> {
+  #evaluate(check: Check, limits: CheckLimits): Promise<CheckOutcome> {
     const probe = this.#telemetry?.start(limits, check.items.length);
     if (probe === undefined) return this.#failure.run(check, this.#store);
-    const run = (): Promise<CheckOutcome> => this.#failure.run(check, this.#store);
-    try {
-      const outcome = await probe.call(run);
-      probe.succeed(outcome);
-      return outcome;
-    } catch (error) {
-      probe.fail(error);
-      throw error;
-    }
+    const pending = probe.traced ? probe.call(() => this.#failure.run(check, this.#store)) : this.#failure.run(check, this.#store);
+    return pending.then(
+      (outcome) => {
+        probe.succeed(outcome);
+        return outcome;
+      },
+      (error: unknown) => {
+        probe.fail(error);
+        throw error;
+      },
+    );
   }
 }
 

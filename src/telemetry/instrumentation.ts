@@ -109,6 +109,11 @@ export class CheckProbe {
     this.#start = metrics === null ? 0 : performance.now();
   }
 
+  /** True when this check has a span (then {@link call} runs the check in the span's context). */
+  get traced(): boolean {
+    return this.#span !== undefined;
+  }
+
   /** Runs the store call, inside the check's span when there is one. */
   call(run: () => Promise<CheckOutcome>): Promise<CheckOutcome> {
     return this.#span === undefined ? run() : this.#tracing.run(this.#span, run);

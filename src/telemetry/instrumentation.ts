@@ -92,6 +92,18 @@ const POLICY_SLOT: Readonly<Record<string, number>> = {
 const MEMORY_SLOT = slotIndex('memory');
 const noop = (): void => undefined;
 
+/**
+ * Where @opentelemetry/api (major version 1) keeps what is registered with it:
+ * `metrics` and `trace` hold the global providers; absent until something registers.
+ */
+const OTEL_API_GLOBAL = Symbol.for('opentelemetry.js.api.1');
+
+/** True when no meter or tracer provider is registered with the OpenTelemetry API (two property reads). */
+function apiIdle(): boolean {
+  const registered = (globalThis as Record<symbol, { metrics?: unknown; trace?: unknown } | undefined>)[OTEL_API_GLOBAL];
+  return registered === undefined || (registered.metrics === undefined && registered.trace === undefined);
+}
+
 /** One check being observed: its start time, its span, and the metrics it will be counted in. */
 export class CheckProbe {
   readonly #metrics: TollgateMetrics | null;
@@ -146,6 +158,7 @@ export class CheckProbe {
 /** Times, counts and traces the checks of one limiter, and instruments its store. */
 export class Instrumentation {
   readonly #meterProvider: MeterProvider | undefined;
+  readonly #explicit: boolean;
   readonly #tracing: Tracing;
   #meterFrom: MeterProvider | undefined;
   #metrics: TollgateMetrics | null = null;
@@ -154,11 +167,14 @@ export class Instrumentation {
 
   /** @param options - validated telemetry options; @param store - the kind of the limiter's store */
   constructor(options: ResolvedTelemetryOptions, store: StoreType) {
+    this.#explicit = options.meterProvider !== undefined || options.tracerProvider !== undefined;
     this.#meterProvider = options.meterProvider;
     this.#tracing = new Tracing(options.tracerProvider, options.requireParentSpan);
+    const explicit = this.#explicit;
     this.storeHooks = {
-      captureContext: captureSpanContext,
+      captureContext: () => (explicit || !apiIdle() ? captureSpanContext() : undefined),
       onBatch: (size, contexts, target) => {
+        if (!explicit && apiIdle()) return noop;
         this.#resolveMetrics()?.recordBatch(size);
         return this.#tracing.startBatch(size, contexts, target, store) ?? noop;
       },
@@ -174,6 +190,9 @@ export class Instrumentation {
    * in which case the caller runs the check as if uninstrumented.
    */
   start(limits: CheckLimits, items: number): CheckProbe | undefined {
+    // No provider given and no meter or tracer provider registered with the
+    // OpenTelemetry API: two property reads instead of the API's lookups.
+    if (!this.#explicit && apiIdle()) return undefined;
     const m = this.#resolveMetrics();
     const traced = this.#tracing.wantsCheckSpan();
     if (m === null && !traced) return undefined;

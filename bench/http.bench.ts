@@ -12,10 +12,10 @@
  * rounds, and each ratio (limited / unlimited) is taken within a round.
  *
  * Flags: --quick (under 2 minutes), --rounds=N, --connections=N,
- * --duration=S, --only=express|fastify, --pool=N (tollgate's pool.size), --memory (adds tollgate over a
+ * --duration=S, --only=express|fastify, --source (tollgate from src/ through tsx instead of dist/), --pool=N (tollgate's pool.size), --memory (adds tollgate over a
  * MemoryStore, to separate the middleware's cost from the store's). Writes bench/results/http.{json,md,svg}.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +37,12 @@ function intFlag(name: string, fallback: number): number {
   return n;
 }
 const quick = flag('quick') !== undefined;
+// Servers load tollgate compiled (dist/), as users run it; --source measures the TypeScript through tsx.
+if (flag('source') === undefined) {
+  execFileSync(process.execPath, [fileURLToPath(new URL('../scripts/build.mjs', import.meta.url))], { stdio: 'ignore' });
+} else {
+  process.env.TOLLGATE_BENCH_SOURCE = '1';
+}
 const config = {
   rounds: intFlag('rounds', 3),
   connections: intFlag('connections', 64),

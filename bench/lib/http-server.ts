@@ -12,9 +12,23 @@ import type { AddressInfo } from 'node:net';
 import express, { type Request } from 'express';
 import Fastify, { type FastifyRequest } from 'fastify';
 import { Redis } from 'ioredis';
-import { MemoryStore } from '../../src/memory-store.js';
-import { RedisStore } from '../../src/redis-store.js';
-import { headerKey } from '../../middleware/keys.js';
+import { existsSync } from 'node:fs';
+import type * as MemoryStoreModule from '../../src/memory-store.js';
+import type * as RedisStoreModule from '../../src/redis-store.js';
+import type * as KeysModule from '../../middleware/keys.js';
+import type * as ExpressModule from '../../middleware/express.js';
+import type * as FastifyModule from '../../middleware/fastify.js';
+
+// tollgate as users run it: compiled to JavaScript (dist/, built by http.bench.ts), unless
+// TOLLGATE_BENCH_SOURCE=1 asks for the TypeScript sources through tsx (whose keepNames
+// wrappers add a cost per closure that compiled code does not pay).
+const root = new URL('../../', import.meta.url);
+const fromDist = process.env.TOLLGATE_BENCH_SOURCE !== '1' && existsSync(new URL('dist/src/index.js', root));
+const base = fromDist ? 'dist/' : '';
+const load = <T>(path: string): Promise<T> => import(new URL(`${base}${path}.js`, root).href) as Promise<T>;
+const { MemoryStore } = await load<typeof MemoryStoreModule>('src/memory-store');
+const { RedisStore } = await load<typeof RedisStoreModule>('src/redis-store');
+const { headerKey } = await load<typeof KeysModule>('middleware/keys');
 
 /** Requests per window per key: far above what any key receives in a run. */
 export const BENCH_LIMIT = 1_000_000;
@@ -35,7 +49,7 @@ const closers: (() => Promise<unknown> | void)[] = [];
 async function expressApp(): Promise<(port: number) => Promise<number>> {
   const app = express();
   if (variant === 'tollgate' || variant === 'tollgate-memory') {
-    const { rateLimit } = await import('../../middleware/express.js');
+    const { rateLimit } = await load<typeof ExpressModule>('middleware/express');
     const store = variant === 'tollgate' ? new RedisStore(storeOptions) : new MemoryStore();
     closers.push(() => store.close());
     app.use(rateLimit({ store, limit: { rate: BENCH_LIMIT, period: BENCH_WINDOW_MS }, key: headerKey<Request>('x-api-key') }));
@@ -67,7 +81,7 @@ async function expressApp(): Promise<(port: number) => Promise<number>> {
 async function fastifyApp(): Promise<(port: number) => Promise<number>> {
   const app = Fastify();
   if (variant === 'tollgate' || variant === 'tollgate-memory') {
-    const { tollgate } = await import('../../middleware/fastify.js');
+    const { tollgate } = await load<typeof FastifyModule>('middleware/fastify');
     const store = variant === 'tollgate' ? new RedisStore(storeOptions) : new MemoryStore();
     closers.push(() => store.close());
     await app.register(tollgate, { store, limit: { rate: BENCH_LIMIT, period: BENCH_WINDOW_MS }, key: headerKey<FastifyRequest>('x-api-key') });
@@ -90,6 +104,7 @@ async function fastifyApp(): Promise<(port: number) => Promise<number>> {
 const listen = framework === 'express' ? await expressApp() : await fastifyApp();
 const port = await listen(0);
 process.stdout.write(`PORT ${port}\n`);
+process.stderr.write(`tollgate loaded from ${fromDist ? 'dist/ (compiled)' : 'src/ (tsx)'}\n`);
 // SIGUSR2 asks for the CPU time used so far (µs, user + system), to cost each request.
 process.on('SIGUSR2', () => {
   const { user, system } = process.cpuUsage();

@@ -5,6 +5,7 @@
  * store is full the least recently written key is evicted.
  */
 import { type Clock, checkClockOption, processClock, readClock } from './clock.js';
+import { ErrorCodes, LimiterError } from './errors.js';
 import { evaluateGcra } from './gcra.js';
 import { integerOption, objectOption } from './options.js';
 import type { Check, CheckOutcome, Store } from './store.js';
@@ -50,6 +51,9 @@ export class MemoryStore implements Store {
 
   /** Synchronous form of {@link evaluate}, for callers that can use it (e.g. failure fallback). */
   evaluateSync(check: Check): CheckOutcome {
+    if (check.mode === 'atMost' && check.items.length !== 1) {
+      throw new LimiterError(ErrorCodes.INVALID_OPTION, `an "atMost" check takes exactly one item, got ${check.items.length}`);
+    }
     const now = readClock(this.#clock);
     const tats = this.#tats;
     const result = evaluateGcra(check, now, {

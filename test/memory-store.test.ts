@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { Limiter, MemoryStore, perMinute } from '../src/index.js';
+import { Limiter, LimiterError, MemoryStore, perMinute } from '../src/index.js';
 import { resolveLimit } from '../src/limits.js';
 
 const T0 = 1_750_000_000_000_000;
@@ -150,5 +150,14 @@ describe('MemoryStore', () => {
     assert.equal(store.size, 100_000);
     assert.equal((await limiter.peek('k0', L)).remaining, 3, 'the oldest key was evicted');
     assert.equal((await limiter.peek('k1', L)).remaining, 2);
+  });
+});
+
+describe('MemoryStore check shape', () => {
+  it('rejects an atMost check with more than one item, as RedisStore does', async () => {
+    const store = new MemoryStore({ now: () => 1_000_000 });
+    const item = { key: 'k', interval: 1000, burst: 2, cost: 1 };
+    await assert.rejects(store.evaluate({ mode: 'atMost', items: [item, { ...item, key: 'j' }] }), (e: unknown) => e instanceof LimiterError && e.code === 'ERR_INVALID_OPTION');
+    assert.equal(store.size, 0);
   });
 });

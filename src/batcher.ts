@@ -28,7 +28,7 @@
  * its slot. A single connection (one lane) needs no pinning at all.
  */
 import { Alarm, monotonicMs } from './deadline.js';
-import { ErrorCodes, LimiterError } from './errors.js';
+import { ErrorCodes, LimiterError, toStoreError } from './errors.js';
 import type { Lane, Pool } from './pool.js';
 import { type BatchTarget, type StoreHooks, noopStoreHooks } from './telemetry/hooks.js';
 
@@ -314,7 +314,7 @@ export class Batcher<O extends BatchOp, R> {
         settled();
       },
       (error: unknown) => {
-        const typed = asLimiterError(error);
+        const typed = toStoreError(error);
         this.#settleCall(call, undefined, typed);
         settled(typed);
       },
@@ -433,10 +433,4 @@ export class Batcher<O extends BatchOp, R> {
       if (p && --p.count === 0) this.#pins.delete(key);
     }
   }
-}
-
-function asLimiterError(error: unknown): LimiterError {
-  if (error instanceof LimiterError) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  return new LimiterError(ErrorCodes.STORE, `Redis call failed: ${message}`, { cause: error });
 }

@@ -54,6 +54,13 @@ export class LimiterError extends Error {
   }
 }
 
+/** Wraps anything a store call threw into a LimiterError (code ERR_STORE unless already typed). */
+export function toStoreError(error: unknown): LimiterError {
+  if (error instanceof LimiterError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new LimiterError(ErrorCodes.STORE, `Redis call failed: ${message}`, { cause: error });
+}
+
 /** Renders a value for an error message (strings quoted, everything else via String). */
 export function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}…` : value);

@@ -5,9 +5,9 @@
  * failure the non-throwing policies answer without trying the store for a
  * cooldown, so a dead Redis does not cost every request a full deadline.
  */
-import { ErrorCodes, type ErrorCode, type LimiterError } from './errors.js';
+import { ErrorCodes, type ErrorCode, type LimiterError, toStoreError } from './errors.js';
+import { processClock } from './clock.js';
 import { MemoryStore } from './memory-store.js';
-import { toStoreError } from './redis-store.js';
 import type { Check, CheckOutcome, Store } from './store.js';
 
 const STORE_FAILURES: readonly ErrorCode[] = [ErrorCodes.STORE, ErrorCodes.TIMEOUT, ErrorCodes.POOL_TIMEOUT, ErrorCodes.CLOSED];
@@ -80,7 +80,7 @@ export class FailureHandler {
   }
 
   #decide(check: Check, error: LimiterError): FailureOutcome {
-    const now = Math.floor((performance.timeOrigin + performance.now()) * 1000);
+    const now = processClock();
     switch (this.#policy) {
       case 'local': {
         this.#local ??= new MemoryStore();

@@ -14,7 +14,7 @@ import { type BatchOp, Batcher } from './batcher.js';
 import { type Clock, checkClockOption, readClock } from './clock.js';
 import { monotonicMicros } from './deadline.js';
 import { DenyCache, EXACT_CLOCK, SERVER_CLOCK, type TimeAnchor } from './deny-cache.js';
-import { ErrorCodes, LimiterError, describe } from './errors.js';
+import { ErrorCodes, LimiterError, describe, toStoreError } from './errors.js';
 import { integerOption, objectOption } from './options.js';
 import { type Lane, type LaneClient, Pool } from './pool.js';
 import { decodeBatch, encodeBatch } from './redis-codec.js';
@@ -97,13 +97,6 @@ export interface RedisStoreStats {
   readonly inFlight: number;
   /** Keys held by the local deny cache (0 when it is off). */
   readonly cached: number;
-}
-
-/** Wraps anything a Redis call threw into a LimiterError (code ERR_STORE unless already typed). */
-export function toStoreError(error: unknown): LimiterError {
-  if (error instanceof LimiterError) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  return new LimiterError(ErrorCodes.STORE, `Redis call failed: ${message}`, { cause: error });
 }
 
 /** Types a failed call: ioredis's own command timeout is a deadline (ERR_TIMEOUT), anything else ERR_STORE. */

@@ -22,6 +22,7 @@
  * Bounded: at most `maxEntries` keys; O(1) per lookup, insert and eviction
  * (a Map in insertion order; the oldest entry is evicted first).
  */
+import { decideItem } from './gcra.js';
 import type { Check, CheckItem, CheckOutcome, ItemOutcome } from './store.js';
 
 /** How a reply's server time maps to local time: the send and reply instants, in local µs. */
@@ -53,15 +54,13 @@ interface Entry {
   readonly anchor: TimeAnchor;
 }
 
-/** Redis's answer for an item of a certainly denied check whose key is full, at `now`. */
+/**
+ * Redis's answer for an item of a certainly denied check whose key is full at
+ * `now` (so its TAT is above `now`): the shared GCRA decision, which for a
+ * full key takes nothing and reports no whole unit left.
+ */
 function denied(mode: Check['mode'], item: CheckItem, tat: number, now: number): ItemOutcome {
-  const T = item.interval;
-  const tau = T * item.burst;
-  const n = item.cost;
-  const used = tat - now;
-  if (mode === 'atMost') return { allowed: false, granted: 0, remaining: 0, retryAfter: tat + T - tau - now, resetAfter: used, tat };
-  if (n === 0 && now >= tat - tau) return { allowed: true, granted: 0, remaining: 0, retryAfter: 0, resetAfter: used, tat };
-  return { allowed: false, granted: 0, remaining: 0, retryAfter: n * T > tau ? -1 : tat + n * T - tau - now, resetAfter: used, tat };
+  return decideItem(mode === 'atMost', item, tat, now).outcome;
 }
 
 /** A bounded, exact cache of keys that are full, answering certain denials locally. */

@@ -13,7 +13,8 @@
  *
  * Flags: --quick (under 2 minutes), --rounds=N, --connections=N,
  * --duration=S, --only=express|fastify, --source (tollgate from src/ through tsx instead of dist/), --pool=N (tollgate's pool.size), --memory (adds tollgate over a
- * MemoryStore, to separate the middleware's cost from the store's). Writes bench/results/http.{json,md,svg}.
+ * MemoryStore, to separate the middleware's cost from the store's), --store=JSON (more RedisStore
+ * options for tollgate, e.g. '{"pool":{"pipeline":2}}'). Writes bench/results/http.{json,md,svg}.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -42,6 +43,11 @@ if (flag('source') === undefined) {
   execFileSync(process.execPath, [fileURLToPath(new URL('../scripts/build.mjs', import.meta.url))], { stdio: 'ignore' });
 } else {
   process.env.TOLLGATE_BENCH_SOURCE = '1';
+}
+const storeFlag = flag('store');
+if (storeFlag !== undefined) {
+  JSON.parse(storeFlag); // fails early on a malformed --store
+  process.env.TOLLGATE_BENCH_STORE_OPTIONS = storeFlag;
 }
 const config = {
   rounds: intFlag('rounds', 3),
@@ -82,6 +88,8 @@ interface RunRecord extends LoadResult {
   readonly serverCpuUs: number;
   /** Redis server CPU per request, µs. */
   readonly redisCpuUs: number;
+  /** Script calls (EVALSHA + EVAL) per request, from INFO commandstats. */
+  readonly redisCallsPerReq: number;
 }
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -184,7 +192,17 @@ async function measure(redis: BenchRedis, round: number, framework: Framework, v
     const r = await load(server.port, config.seconds);
     const [cpu1, redis1] = [await server.cpu(), await redis.counters()];
     const per = (us: number): number => (r.total > 0 ? us / r.total : NaN);
-    return { round, framework, variant, ...r, serverCpuUs: per(cpu1 - cpu0), redisCpuUs: per(redis1.cpuUs - redis0.cpuUs) };
+    // Commands a script runs count in INFO commandstats too, so only the script calls themselves are counted.
+    const calls = (c: typeof redis0): number => (c.commands.get('evalsha')?.calls ?? 0) + (c.commands.get('eval')?.calls ?? 0);
+    return {
+      round,
+      framework,
+      variant,
+      ...r,
+      serverCpuUs: per(cpu1 - cpu0),
+      redisCpuUs: per(redis1.cpuUs - redis0.cpuUs),
+      redisCallsPerReq: per(calls(redis1) - calls(redis0)),
+    };
   } finally {
     await stopServer(server.child);
   }
@@ -208,7 +226,7 @@ try {
       records.push(r);
       console.log(
         `round ${round} ${LABEL[framework][variant].padEnd(48)} ${fmt(r.rps).padStart(8)} req/s  p99 ${fmt(r.p99, 1).padStart(6)} ms  ` +
-          `CPU µs/req: server ${fmt(r.serverCpuUs, 1)} redis ${fmt(r.redisCpuUs, 1)} load ${fmt(r.loadCpuUs, 1)}  non-2xx ${r.non2xx}  errors ${r.errors}`,
+          `CPU µs/req: server ${fmt(r.serverCpuUs, 1)} redis ${fmt(r.redisCpuUs, 1)} load ${fmt(r.loadCpuUs, 1)}  script calls/req ${fmt(r.redisCallsPerReq, 3)}  non-2xx ${r.non2xx}  errors ${r.errors}`,
       );
     }
   }
@@ -232,6 +250,7 @@ const summary = FRAMEWORKS.map((framework) => {
       serverCpuUs: median(runs.map((r) => r.serverCpuUs)),
       redisCpuUs: median(runs.map((r) => r.redisCpuUs)),
       loadCpuUs: median(runs.map((r) => r.loadCpuUs)),
+      redisCallsPerReq: median(runs.map((r) => r.redisCallsPerReq)),
       ratio: variant === 'none' ? 1 : median(ratios),
       ratios,
       non2xx: runs.reduce((s, r) => s + r.non2xx, 0),
@@ -250,12 +269,12 @@ const lines = [
   '',
   `Machine: ${machine}. Redis: a throwaway redis-server on loopback.`,
   '',
-  '| server | req/s | p50 ms | p99 ms | ratio to no limiter | target | server CPU µs/req | Redis CPU µs/req | load-generator CPU µs/req | non-2xx | errors |',
-  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  '| server | req/s | p50 ms | p99 ms | ratio to no limiter | target | server CPU µs/req | Redis CPU µs/req | load-generator CPU µs/req | script calls/req | non-2xx | errors |',
+  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ...summary.flatMap((s) =>
     s.rows.map(
       (r) =>
-        `| ${r.label} | ${fmt(r.rps)} | ${fmt(r.p50, 1)} | ${fmt(r.p99, 1)} | ${r.variant === 'none' ? '1.00' : fmt(r.ratio, 2)} | ${r.variant === 'tollgate' ? `>= ${s.target.toFixed(2)} ${s.met ? '(met)' : '(missed)'}` : ''} | ${fmt(r.serverCpuUs, 1)} | ${fmt(r.redisCpuUs, 1)} | ${fmt(r.loadCpuUs, 1)} | ${r.non2xx} | ${r.errors} |`,
+        `| ${r.label} | ${fmt(r.rps)} | ${fmt(r.p50, 1)} | ${fmt(r.p99, 1)} | ${r.variant === 'none' ? '1.00' : fmt(r.ratio, 2)} | ${r.variant === 'tollgate' ? `>= ${s.target.toFixed(2)} ${s.met ? '(met)' : '(missed)'}` : ''} | ${fmt(r.serverCpuUs, 1)} | ${fmt(r.redisCpuUs, 1)} | ${fmt(r.loadCpuUs, 1)} | ${fmt(r.redisCallsPerReq, 3)} | ${r.non2xx} | ${r.errors} |`,
     ),
   ),
   '',

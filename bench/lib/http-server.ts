@@ -41,8 +41,16 @@ type Variant = 'none' | 'tollgate' | 'tollgate-memory' | 'peer';
 const [framework, variant, portArg, poolArg] = process.argv.slice(2) as [Framework, Variant, string, string | undefined];
 const redisPort = Number(portArg);
 const redisUrl = `redis://127.0.0.1:${redisPort}`;
-/** tollgate's RedisStore options: the defaults, or `pool.size` from the optional 4th argument. */
-const storeOptions = { url: redisUrl, ...(poolArg === undefined ? {} : { pool: { size: Number(poolArg) } }) };
+/**
+ * tollgate's RedisStore options: the defaults, or `pool.size` from the optional 4th argument, merged with
+ * the JSON object in TOLLGATE_BENCH_STORE_OPTIONS (http.bench.ts --store='{"pool":{"pipeline":2}}').
+ */
+const extraOptions = JSON.parse(process.env.TOLLGATE_BENCH_STORE_OPTIONS ?? '{}') as { pool?: object };
+const storeOptions = {
+  url: redisUrl,
+  ...extraOptions,
+  pool: { ...(poolArg === undefined ? {} : { size: Number(poolArg) }), ...extraOptions.pool },
+};
 const apiKey = (req: { headers: Record<string, string | string[] | undefined> }): string => String(req.headers['x-api-key'] ?? 'anonymous');
 const closers: (() => Promise<unknown> | void)[] = [];
 

@@ -7,9 +7,9 @@
 import assert from 'node:assert/strict';
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { type RedisProcess, startRedis } from './helpers/redis-server.js';
+import { useRedis } from './helpers/redis-server.js';
 
 const WORKER = fileURLToPath(new URL('./helpers/atomicity-worker.ts', import.meta.url));
 const PROCESSES = 4;
@@ -50,16 +50,12 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
 }
 
 describe('atomicity across processes', () => {
-  let redis: RedisProcess;
   const children: ChildProcessWithoutNullStreams[] = [];
-
-  before(async () => {
-    redis = await startRedis();
-  });
-  after(async () => {
+  // Registered before useRedis(), so the workers are killed before the server stops.
+  after(() => {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-    await redis.stop();
   });
+  const redis = useRedis();
 
   it(`${TOTAL} concurrent allows from ${PROCESSES} processes on one key with burst 100 allow exactly 100`, { timeout: 40_000 }, async () => {
     const key = 'shared';

@@ -10,13 +10,12 @@
  * cannot interfere with a frozen fake clock.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it, mock } from 'node:test';
+import { describe, it, mock } from 'node:test';
 import fc from 'fast-check';
-import type { Redis } from 'ioredis';
 import { type Limit, LimiterError, MemoryStore, RedisStore, type RedisStoreOptions, perHour, perMinute, resolveLimit } from '../src/index.js';
 import type { Check, CheckItem, CheckOutcome, Store } from '../src/store.js';
 import { noopStoreHooks } from '../src/telemetry/hooks.js';
-import { type RedisProcess, startRedis } from './helpers/redis-server.js';
+import { useRedis } from './helpers/redis-server.js';
 
 /** One limit per key (the deny cache is exact when a key is always checked with the same limit). */
 const KEY_LIMITS: ReadonlyMap<string, Limit> = new Map([
@@ -68,20 +67,11 @@ function recordBatches(store: RedisStore): number[] {
 }
 
 describe('batching', () => {
-  let redis: RedisProcess;
-  let client: Redis;
+  const redis = useRedis();
   let runs = 0;
 
-  before(async () => {
-    redis = await startRedis();
-    client = redis.client();
-  });
-  after(async () => {
-    await redis.stop();
-  });
-
   const variants: { name: string; options: () => Partial<RedisStoreOptions> }[] = [
-    { name: 'borrowed client, 2 calls in flight, deny cache on', options: () => ({ client, pool: { pipeline: 2 } }) },
+    { name: 'borrowed client, 2 calls in flight, deny cache on', options: () => ({ client: redis.shared, pool: { pipeline: 2 } }) },
     { name: 'owned pool of 3 connections, one call each, deny cache off', options: () => ({ url: redis.url, pool: { size: 3, pipeline: 1 }, denyCache: false }) },
     { name: 'owned pool of 4 connections, 2 calls each, small batches, deny cache on', options: () => ({ url: redis.url, pool: { size: 4, pipeline: 2 }, batch: { maxSize: 7 } }) },
     { name: 'default pool, deny cache on', options: () => ({ url: redis.url }) },
@@ -123,7 +113,7 @@ describe('batching', () => {
 
   it('a bad check in a batch fails alone; the others are answered', async () => {
     const t = 1_700_000_000_000_000;
-    const store = new RedisStore({ client, prefix: 'batch:bad:', now: () => t, denyCache: false, pool: { pipeline: 1 } });
+    const store = new RedisStore({ client: redis.shared, prefix: 'batch:bad:', now: () => t, denyCache: false, pool: { pipeline: 1 } });
     const sizes = recordBatches(store);
     const memory = new MemoryStore({ now: () => t });
     const good = (key: string): Check => ({ mode: 'all', items: [item(key, 1)] });
@@ -147,7 +137,7 @@ describe('batching', () => {
   });
 
   it('a check the script cannot parse is rejected before it can garble a batch', async () => {
-    const store = new RedisStore({ client, prefix: 'batch:shape:', denyCache: false });
+    const store = new RedisStore({ client: redis.shared, prefix: 'batch:shape:', denyCache: false });
     await assert.rejects(store.evaluate({ mode: 'all', items: [] }), (e: unknown) => e instanceof LimiterError && e.code === 'ERR_INVALID_OPTION' && /non-empty array of items/.test(e.message));
     await assert.rejects(store.evaluate({ mode: 'most' as 'all', items: [item('a', 1)] }), (e: unknown) => e instanceof LimiterError && /check.mode/.test(e.message));
     await assert.rejects(store.evaluate({ mode: 'all', items: [{ ...item('a', 1), key: '' }] }), (e: unknown) => e instanceof LimiterError && e.code === 'ERR_INVALID_KEY');
@@ -156,14 +146,14 @@ describe('batching', () => {
 
   it('caps calls at batch.maxSize checks and batch.maxKeys keys', async () => {
     const t = 1_700_000_000_000_000;
-    const store = new RedisStore({ client, prefix: 'batch:cap:', now: () => t, denyCache: false, pool: { pipeline: 1 }, batch: { maxSize: 50 } });
+    const store = new RedisStore({ client: redis.shared, prefix: 'batch:cap:', now: () => t, denyCache: false, pool: { pipeline: 1 }, batch: { maxSize: 50 } });
     const sizes = recordBatches(store);
     const singles = Array.from({ length: 230 }, (_, i): Check => ({ mode: 'all', items: [item(KEYS[i % KEYS.length] as string, 0)] }));
     await Promise.all(singles.map((c) => store.evaluate(c)));
     // The first check goes out alone (the store was idle); the 229 others wait for that call, 50 per call.
     assert.deepEqual(sizes, [1, 50, 50, 50, 50, 29]);
     await store.close();
-    const narrow = new RedisStore({ client, prefix: 'batch:cap:', now: () => t, denyCache: false, pool: { pipeline: 1 }, batch: { maxKeys: 10 } });
+    const narrow = new RedisStore({ client: redis.shared, prefix: 'batch:cap:', now: () => t, denyCache: false, pool: { pipeline: 1 }, batch: { maxKeys: 10 } });
     const keySizes = recordBatches(narrow);
     const triples = Array.from({ length: 12 }, (): Check => ({ mode: 'all', items: [item('a', 0), item('b', 0), item('c', 0)] }));
     const wide: Check = { mode: 'all', items: Array.from({ length: 12 }, () => item('d', 0)) };
@@ -177,7 +167,7 @@ describe('batching', () => {
   it('a reset keeps its place: checks issued before it are not overtaken, checks after it see a full bucket', async () => {
     let t = 1_700_000_000_000_000;
     const now = (): number => t;
-    for (const options of [{ client, pool: { pipeline: 3 } }, { url: redis.url, pool: { size: 3, pipeline: 1 } }] as Partial<RedisStoreOptions>[]) {
+    for (const options of [{ client: redis.shared, pool: { pipeline: 3 } }, { url: redis.url, pool: { size: 3, pipeline: 1 } }] as Partial<RedisStoreOptions>[]) {
       runs += 1;
       const store = new RedisStore({ ...options, prefix: `batch:reset:${runs}:`, now } as RedisStoreOptions);
       const memory = new MemoryStore({ now });
@@ -198,7 +188,7 @@ describe('batching', () => {
   });
 
   it('a lone check goes out at once: it is answered while timers are frozen', async () => {
-    const store = new RedisStore({ client, prefix: 'batch:lone:', denyCache: false });
+    const store = new RedisStore({ client: redis.shared, prefix: 'batch:lone:', denyCache: false });
     await store.evaluate({ mode: 'all', items: [item('a', 0)] }); // script loaded, connection warm
     const sizes = recordBatches(store);
     mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'setImmediate'] });

@@ -4,7 +4,7 @@
  * GCRA baseline script against a real redis-server. No timings are asserted.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { resolveLimit } from '../src/index.js';
 import { runLoad } from '../bench/lib/load.js';
 import { NaiveGcra } from '../bench/lib/naive-gcra.js';
@@ -12,7 +12,7 @@ import { commandDelta, parseCommandStats, parseCpuUs } from '../bench/lib/redis.
 import { median, percentile, ratio } from '../bench/lib/stats.js';
 import { type RunRecord, evaluateTargets, summarize } from '../bench/lib/store-report.js';
 import { barChartSvg, compact } from '../bench/lib/svg.js';
-import { type RedisProcess, startRedis } from './helpers/redis-server.js';
+import { useRedis } from './helpers/redis-server.js';
 
 describe('bench stats', () => {
   it('median of odd and even counts, ignoring non-finite values', () => {
@@ -148,13 +148,7 @@ describe('bench closed loop', () => {
 });
 
 describe('naive GCRA baseline script', () => {
-  let redis: RedisProcess;
-  before(async () => {
-    redis = await startRedis();
-  });
-  after(async () => {
-    await redis.stop();
-  });
+  const redis = useRedis();
 
   it('allows the burst, then denies, and takes a whole burst at once', async () => {
     const limit = resolveLimit({ rate: 5, period: 60_000 });

@@ -15,7 +15,7 @@ import { Redis } from 'ioredis';
 import { LimiterError, RedisStore, type RedisStoreOptions, perMinute, resolveLimit } from '../src/index.js';
 import type { Check } from '../src/store.js';
 import type { StoreHooks } from '../src/telemetry/hooks.js';
-import { type RedisProcess, freePort, startRedis } from './helpers/redis-server.js';
+import { freePort, startRedis, useRedis } from './helpers/redis-server.js';
 
 const limit = resolveLimit(perMinute(1_000_000));
 const check = (key: string): Check => ({ mode: 'all', items: [{ key, interval: limit.interval, burst: limit.burst, cost: 1 }] });
@@ -68,8 +68,6 @@ const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve)
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('deadlines and bounded waiting', () => {
-  let redis: RedisProcess;
-  let admin: Redis;
   const unhandled: unknown[] = [];
   const stores: RedisStore[] = [];
   const extraClients: Redis[] = [];
@@ -84,11 +82,10 @@ describe('deadlines and bounded waiting', () => {
     unhandled.push(reason);
   };
 
-  before(async () => {
+  before(() => {
     process.on('unhandledRejection', onUnhandled);
-    redis = await startRedis();
-    admin = redis.client();
   });
+  const redis = useRedis();
   afterEach(async () => {
     await pauseOver;
     await Promise.all(stores.splice(0).map((store) => store.close()));
@@ -96,16 +93,16 @@ describe('deadlines and bounded waiting', () => {
     await sleep(20); // let any stray rejection surface
     assert.deepEqual(unhandled, [], 'no promise rejection may go unhandled');
   });
-  after(async () => {
-    await redis.stop();
+  // Registered after useRedis(), so it runs once the server has stopped.
+  after(() => {
     process.off('unhandledRejection', onUnhandled);
   });
 
   /** Pauses every client of the harness Redis for PAUSE_MS; resolves when the pause is over. */
   async function pause(): Promise<{ started: number; over: Promise<void> }> {
-    await admin.call('CLIENT', 'PAUSE', String(PAUSE_MS), 'ALL');
+    await redis.shared.call('CLIENT', 'PAUSE', String(PAUSE_MS), 'ALL');
     const started = performance.now();
-    pauseOver = admin.ping().then(() => undefined);
+    pauseOver = redis.shared.ping().then(() => undefined);
     return { started, over: pauseOver };
   }
 

@@ -12,14 +12,13 @@
  * real time and Redis's key expiry cannot interfere with the frozen clock.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import type { Redis } from 'ioredis';
 import { type Limit, LimiterError, RedisStore, perHour, perMinute, resolveLimit } from '../src/index.js';
 import { DenyCache, EXACT_CLOCK, type TimeAnchor } from '../src/deny-cache.js';
 import type { Check, CheckItem, CheckOutcome } from '../src/store.js';
 import { noopStoreHooks } from '../src/telemetry/hooks.js';
-import { type RedisProcess, startRedis } from './helpers/redis-server.js';
+import { useRedis } from './helpers/redis-server.js';
 
 const KEY_LIMITS: ReadonlyMap<string, Limit> = new Map([
   ['a', perMinute(2)],
@@ -58,17 +57,8 @@ const dtArb = fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 0, max: 2_000_0
 const stepArb = fc.record({ dt: dtArb, who: fc.constantFrom(0, 1), check: checkArb });
 
 describe('local deny cache', () => {
-  let redis: RedisProcess;
-  let client: Redis;
+  const redis = useRedis();
   let runs = 0;
-
-  before(async () => {
-    redis = await startRedis();
-    client = redis.client();
-  });
-  after(async () => {
-    await redis.stop();
-  });
 
   it('never answers differently from Redis: two caching stores share one Redis, a cache-less store re-checks every local answer', async () => {
     let local = 0;
@@ -81,8 +71,8 @@ describe('local deny cache', () => {
         let t = start;
         const now = (): number => t;
         const prefix = `dc:${runs}:`;
-        const stores = [new RedisStore({ client, prefix, now }), new RedisStore({ url: redis.url, prefix, now, pool: { size: 2 } })];
-        const referee = new RedisStore({ client, prefix, now, denyCache: false });
+        const stores = [new RedisStore({ client: redis.shared, prefix, now }), new RedisStore({ url: redis.url, prefix, now, pool: { size: 2 } })];
+        const referee = new RedisStore({ client: redis.shared, prefix, now, denyCache: false });
         try {
           for (const [i, step] of steps.entries()) {
             t += step.dt;
@@ -110,8 +100,8 @@ describe('local deny cache', () => {
   it('answers a full key locally with exactly what Redis says, and sends keys with room to Redis', async () => {
     let t = 1_700_000_000_000_000;
     const now = (): number => t;
-    const store = new RedisStore({ client, prefix: 'dc:exact:', now });
-    const referee = new RedisStore({ client, prefix: 'dc:exact:', now, denyCache: false });
+    const store = new RedisStore({ client: redis.shared, prefix: 'dc:exact:', now });
+    const referee = new RedisStore({ client: redis.shared, prefix: 'dc:exact:', now, denyCache: false });
     let hits = 0;
     store.instrument({ ...noopStoreHooks, onCacheHit: () => (hits += 1) });
     try {
@@ -148,7 +138,7 @@ describe('local deny cache', () => {
 
   it('reset() drops the local entry, also for checks issued while the reset is under way', async () => {
     const t = 1_700_000_000_000_000;
-    const store = new RedisStore({ client, prefix: 'dc:reset:', now: () => t });
+    const store = new RedisStore({ client: redis.shared, prefix: 'dc:reset:', now: () => t });
     try {
       await store.evaluate(single('d'));
       assert.equal((await store.evaluate(single('d'))).source, 'cache');
@@ -168,8 +158,8 @@ describe('local deny cache', () => {
   });
 
   it('on the Redis clock, local answers are conservative: never allowed, retry hints never earlier than Redis', async () => {
-    const store = new RedisStore({ client, prefix: `dc:server:${Date.now()}:` });
-    const referee = new RedisStore({ client, prefix: store.prefix, denyCache: false });
+    const store = new RedisStore({ client: redis.shared, prefix: `dc:server:${Date.now()}:` });
+    const referee = new RedisStore({ client: redis.shared, prefix: store.prefix, denyCache: false });
     try {
       await store.evaluate(single('a', 2));
       let local = 0;
@@ -195,7 +185,7 @@ describe('local deny cache', () => {
 
   it('is bounded by denyCache.maxEntries', async () => {
     const t = 1_700_000_000_000_000;
-    const store = new RedisStore({ client, prefix: 'dc:bound:', now: () => t, denyCache: { maxEntries: 50 } });
+    const store = new RedisStore({ client: redis.shared, prefix: 'dc:bound:', now: () => t, denyCache: { maxEntries: 50 } });
     const limit = resolveLimit(perMinute(1));
     const full = (i: number): Check => ({ mode: 'all', items: [{ key: `k${i}`, interval: limit.interval, burst: limit.burst, cost: 1 }] });
     try {
@@ -239,7 +229,7 @@ describe('local deny cache', () => {
 
   it('denyCache: false never answers locally; bad options are rejected', async () => {
     const t = 1_700_000_000_000_000;
-    const store = new RedisStore({ client, prefix: 'dc:off:', now: () => t, denyCache: false });
+    const store = new RedisStore({ client: redis.shared, prefix: 'dc:off:', now: () => t, denyCache: false });
     try {
       for (let i = 0; i < 5; i += 1) assert.equal((await store.evaluate(single('d'))).source, 'redis');
       assert.equal(store.stats.cached, 0);
@@ -248,7 +238,7 @@ describe('local deny cache', () => {
     }
     for (const denyCache of [0, true, { maxEntries: 0 }, { maxEntries: 1.5 }]) {
       assert.throws(
-        () => new RedisStore({ client, denyCache: denyCache as never }),
+        () => new RedisStore({ client: redis.shared, denyCache: denyCache as never }),
         (e: unknown) => e instanceof LimiterError && e.code === 'ERR_INVALID_OPTION' && /denyCache/.test(e.message),
       );
     }

@@ -12,12 +12,11 @@
  * interfere with a run that takes milliseconds.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import type { Redis } from 'ioredis';
 import { type Limit, Limiter, type LimitResult, MemoryStore, RedisStore, perHour, perMinute } from '../src/index.js';
 import type { Check, CheckOutcome, Store } from '../src/store.js';
-import { type RedisProcess, startRedis } from './helpers/redis-server.js';
+import { useRedis } from './helpers/redis-server.js';
 
 /** Limits with T >= 1 s; bursts 1..5 so sequences reach denials quickly. */
 const LIMITS: readonly Limit[] = [
@@ -109,20 +108,11 @@ function comparable(outcome: CheckOutcome | undefined): unknown {
 }
 
 describe('differential: RedisStore and MemoryStore agree', () => {
-  let redis: RedisProcess;
-  let client: Redis;
+  const redis = useRedis();
   let runs = 0;
   let checks = 0;
   let cacheHits = 0;
   const seen = { allowed: 0, denied: 0, never: 0, compoundDenied: 0 };
-
-  before(async () => {
-    redis = await startRedis();
-    client = redis.client();
-  });
-  after(async () => {
-    await redis.stop();
-  });
 
   it('gives identical results and TATs on random sequences', async () => {
     const started = performance.now();
@@ -132,8 +122,8 @@ describe('differential: RedisStore and MemoryStore agree', () => {
         let t = start;
         const now = (): number => t;
         const memory = new Recording(new MemoryStore({ now }));
-        const scriptOnly = new Recording(new RedisStore({ client, prefix: `diff:${runs}:`, now, denyCache: false }));
-        const cached = new Recording(new RedisStore({ client, prefix: `diff-cached:${runs}:`, now }));
+        const scriptOnly = new Recording(new RedisStore({ client: redis.shared, prefix: `diff:${runs}:`, now, denyCache: false }));
+        const cached = new Recording(new RedisStore({ client: redis.shared, prefix: `diff-cached:${runs}:`, now }));
         const viaMemory = new Limiter({ store: memory });
         const viaScript = new Limiter({ store: scriptOnly });
         const viaCached = new Limiter({ store: cached });

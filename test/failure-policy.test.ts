@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { Limiter, LimiterError, RedisStore, perMinute } from '../src/index.js';
-import { type RedisProcess, freePort, startRedis } from './helpers/redis-server.js';
+import { freePort, useRedis } from './helpers/redis-server.js';
 
 const L = perMinute(2);
 const STORE_CODES = ['ERR_STORE', 'ERR_TIMEOUT', 'ERR_POOL_TIMEOUT', 'ERR_CLOSED'];
@@ -126,13 +126,7 @@ describe('failure policy', () => {
   });
 
   describe('Redis stopped mid-test', () => {
-    let redis: RedisProcess;
-    before(async () => {
-      redis = await startRedis();
-    });
-    after(async () => {
-      await redis.stop();
-    });
+    const redis = useRedis();
 
     it('answers from Redis while it runs, then by policy once it is gone', { timeout: 15_000 }, async () => {
       const client = failFastClient(redis.port);
@@ -152,43 +146,35 @@ describe('failure policy', () => {
   });
 
   describe('Redis answering errors, then healthy again', () => {
-    let redis: RedisProcess;
-    let client: Redis;
-    before(async () => {
-      redis = await startRedis();
-      client = redis.client();
-    });
-    after(async () => {
-      await redis.stop();
-    });
+    const redis = useRedis();
 
     it("'local' falls back on an error reply and goes back to Redis once it is healthy (cooldown 0)", { timeout: 10_000 }, async () => {
-      const store = new RedisStore({ client, prefix: 'f:' });
+      const store = new RedisStore({ client: redis.shared, prefix: 'f:' });
       stores.push(store);
       const limiter = new Limiter({ store, onStoreError: 'local', failureCooldown: 0 });
-      await client.hset('f:k', 'not', 'a string'); // WRONGTYPE for the script
+      await redis.shared.hset('f:k', 'not', 'a string'); // WRONGTYPE for the script
       const failing = await limiter.allow('k', L);
       assert.deepEqual([failing.allowed, failing.reason], [true, 'local']);
-      await client.del('f:k');
+      await redis.shared.del('f:k');
       const healthy = await limiter.allow('k', L);
       assert.deepEqual([healthy.allowed, healthy.remaining, healthy.reason], [true, 1, undefined]);
-      assert.equal(await client.exists('f:k'), 1, 'Redis holds the state again');
+      assert.equal(await redis.shared.exists('f:k'), 1, 'Redis holds the state again');
     });
 
     it('keeps answering by policy during the cooldown, without calling Redis', { timeout: 10_000 }, async () => {
-      const store = new RedisStore({ client, prefix: 'g:' });
+      const store = new RedisStore({ client: redis.shared, prefix: 'g:' });
       stores.push(store);
       const limiter = new Limiter({ store, onStoreError: 'open', failureCooldown: 60_000 });
-      await client.hset('g:k', 'not', 'a string');
+      await redis.shared.hset('g:k', 'not', 'a string');
       assert.equal((await limiter.allow('k', L)).reason, 'open');
-      await client.del('g:k');
+      await redis.shared.del('g:k');
       const during = await limiter.allow('k', L);
       assert.equal(during.reason, 'open');
-      assert.equal(await client.exists('g:k'), 0, 'the store was not called during the cooldown');
+      assert.equal(await redis.shared.exists('g:k'), 0, 'the store was not called during the cooldown');
     });
 
     it('answers by policy when Redis is paused past the deadline, and never hangs', { timeout: 10_000 }, async () => {
-      const store = new RedisStore({ client, prefix: 'h:', timeout: 100, denyCache: false });
+      const store = new RedisStore({ client: redis.shared, prefix: 'h:', timeout: 100, denyCache: false });
       stores.push(store);
       const open = new Limiter({ store, onStoreError: 'open', failureCooldown: 0 });
       const throwing = new Limiter({ store });

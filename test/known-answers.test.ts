@@ -8,10 +8,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Redis } from 'ioredis';
 import { Limiter, MemoryStore, RedisStore, type LimitResult } from '../src/index.js';
 import { CASES, T0, type Case, type Step } from './cases/known-answers.js';
-import { type RedisProcess, startRedis } from './helpers/redis-server.js';
+import { useRedis } from './helpers/redis-server.js';
 import { ScriptWrites } from './helpers/script-writes.js';
 
 const PREFIX = 'kat:';
@@ -67,26 +66,20 @@ for (const variant of [
   { name: 'RedisStore (default options, local deny cache on)', denyCache: undefined },
 ]) {
   describe(`known answers: ${variant.name}`, () => {
-    let redis: RedisProcess;
-    let client: Redis;
     let writes: ScriptWrites;
-
+    // Registered before useRedis(), so MONITOR stops before the server does.
+    after(() => writes.close());
+    const redis = useRedis();
     before(async () => {
-      redis = await startRedis();
-      client = redis.client();
       writes = await ScriptWrites.start(redis.port);
-    });
-    after(async () => {
-      writes.close();
-      await redis.stop();
     });
 
     for (const c of CASES) {
       it(c.name, async () => {
-        await client.flushdb();
-        await writes.take(client);
+        await redis.shared.flushdb();
+        await writes.take(redis.shared);
         let t = T0;
-        const store = new RedisStore({ client, prefix: PREFIX, now: () => t, ...(variant.denyCache === false ? { denyCache: false } : {}) });
+        const store = new RedisStore({ client: redis.shared, prefix: PREFIX, now: () => t, ...(variant.denyCache === false ? { denyCache: false } : {}) });
         const limiter = new Limiter({ store });
         try {
           for (const [i, step] of c.steps.entries()) {
@@ -94,7 +87,7 @@ for (const variant of [
             const result = await runOp(limiter, step);
             assert.deepEqual(result, expectedResult(step), label(c, i));
 
-            const seen = await writes.take(client);
+            const seen = await writes.take(redis.shared);
             const expected = (step.writes ?? []).map((w) => ({ key: PREFIX + w.key, value: String(T0 + w.tat), px: String(w.px) }));
             assert.deepEqual(seen, expected, `${label(c, i)}: script writes`);
 
@@ -102,13 +95,13 @@ for (const variant of [
             const last = new Map(expected.map((w) => [w.key, w]));
             for (const w of last.values()) {
               if (Number(w.px) < 1000) continue; // may already have expired in real time
-              const [value, pttl] = (await client.multi().get(w.key).pttl(w.key).exec())?.map(([, v]) => v) ?? [];
+              const [value, pttl] = (await redis.shared.multi().get(w.key).pttl(w.key).exec())?.map(([, v]) => v) ?? [];
               assert.equal(value, w.value, `${label(c, i)}: GET ${w.key}`);
               assert.match(String(value), /^\d+$/, `${label(c, i)}: TAT stored as an integer string`);
               assert.ok(typeof pttl === 'number' && pttl <= Number(w.px) && pttl >= Number(w.px) - PTTL_SLACK_MS, `${label(c, i)}: PTTL ${String(pttl)} vs PX ${w.px}`);
             }
             for (const key of step.absent ?? []) {
-              assert.equal(await client.exists(PREFIX + key), 0, `${label(c, i)}: ${key} must not exist`);
+              assert.equal(await redis.shared.exists(PREFIX + key), 0, `${label(c, i)}: ${key} must not exist`);
             }
           }
         } finally {

@@ -7,10 +7,9 @@
  * durations (each test has a hard timeout instead).
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { Redis } from 'ioredis';
+import { after, describe, it } from 'node:test';
 import { Limiter, LimiterError, MemoryStore, RedisStore, perMinute, perSecond } from '../src/index.js';
-import { type RedisProcess, startRedis } from './helpers/redis-server.js';
+import { useRedis } from './helpers/redis-server.js';
 
 const FAST = perSecond(20); // T = 50 ms
 const SLOW = perMinute(1); // T = 60 s
@@ -30,25 +29,19 @@ function timeouts(): number {
 }
 
 describe('Limiter.wait', () => {
-  let redis: RedisProcess;
-  let client: Redis;
   const opened: RedisStore[] = [];
-
-  before(async () => {
-    redis = await startRedis();
-    client = redis.client();
-  });
+  // Registered before useRedis(), so the stores close before the server stops.
   after(async () => {
     await Promise.all(opened.map((s) => s.close()));
-    await redis.stop();
   });
+  const redis = useRedis();
 
   const stores = [
     { name: 'MemoryStore', make: () => new MemoryStore() },
     {
       name: 'RedisStore (server clock)',
       make: () => {
-        const store = new RedisStore({ client, prefix: `wait${opened.length}:` });
+        const store = new RedisStore({ client: redis.shared, prefix: `wait${opened.length}:` });
         opened.push(store);
         return store;
       },

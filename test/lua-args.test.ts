@@ -11,13 +11,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import type { Redis } from 'ioredis';
 import { LimiterError } from '../src/errors.js';
 import { evaluateGcra } from '../src/gcra.js';
 import { decodeBatch, encodeBatch } from '../src/redis-codec.js';
 import { gcraScript } from '../src/redis-store.js';
 import type { Check, CheckItem, CheckOutcome } from '../src/store.js';
-import { type RedisProcess, startRedis } from './helpers/redis-server.js';
+import { useRedis } from './helpers/redis-server.js';
 import { ScriptWrites } from './helpers/script-writes.js';
 
 const NOW = 1_750_000_000_000_000;
@@ -60,14 +59,18 @@ function assertReply(reply: unknown, now: number, slots: readonly Slot[], what =
 }
 
 describe('lua/gcra.lua arguments and reply', () => {
-  let redis: RedisProcess;
-  let client: Redis;
   let writes: ScriptWrites;
+  // Registered before useRedis(), so MONITOR stops before the server does.
+  after(() => writes.close());
+  const redis = useRedis();
+  before(async () => {
+    writes = await ScriptWrites.start(redis.port);
+  });
 
   /** EVALSHA the script directly; resolves with the reply or the error. */
   async function call(keys: readonly string[], args: readonly Arg[]): Promise<unknown> {
     try {
-      return await client.evalsha(gcraScript.sha, keys.length, ...keys, ...args);
+      return await redis.shared.evalsha(gcraScript.sha, keys.length, ...keys, ...args);
     } catch (error) {
       return error;
     }
@@ -82,26 +85,17 @@ describe('lua/gcra.lua arguments and reply', () => {
 
   /** The SETs scripts ran since the last call, as [key, value, px]. */
   async function written(): Promise<string[][]> {
-    return (await writes.take(client)).map((w) => [w.key, w.value, w.px]);
+    return (await writes.take(redis.shared)).map((w) => [w.key, w.value, w.px]);
   }
 
-  before(async () => {
-    redis = await startRedis();
-    client = redis.client();
-    writes = await ScriptWrites.start(redis.port);
-  });
-  after(async () => {
-    writes.close();
-    await redis.stop();
-  });
   beforeEach(async () => {
-    await client.flushdb();
-    await client.script('LOAD', gcraScript.source);
-    await writes.take(client);
+    await redis.shared.flushdb();
+    await redis.shared.script('LOAD', gcraScript.source);
+    await writes.take(redis.shared);
   });
 
   it('has the SHA1 that SCRIPT LOAD returns', async () => {
-    assert.equal(await client.script('LOAD', gcraScript.source), gcraScript.sha);
+    assert.equal(await redis.shared.script('LOAD', gcraScript.source), gcraScript.sha);
   });
 
   it('packs a single item into one argument and answers now and the stored TAT', async () => {
@@ -134,18 +128,18 @@ describe('lua/gcra.lua arguments and reply', () => {
       ['c', String(NOW + 3 * T), '60000'], // at most 5 of a burst of 3
       ['d', String(NOW + T), '20000'], // e is a peek: no write
     ]);
-    assert.equal(await client.exists('e'), 0);
+    assert.equal(await redis.shared.exists('e'), 0);
     assert.deepEqual(decodeBatch(reply, checks), reference(checks, NOW));
   });
 
   it('reads the Redis server clock when ARGV[1] is empty', async () => {
-    const [sec, usec] = (await client.time()).map(Number) as [number, number];
+    const [sec, usec] = (await redis.shared.time()).map(Number) as [number, number];
     const { reply, outcomes } = await run([all(item('k', 1))], 'server');
     assert.ok(Array.isArray(reply));
     const now = reply[0] as number;
     assert.ok(Number.isSafeInteger(now) && now >= sec * 1_000_000 + usec && now < (sec + 5) * 1_000_000, `script now ${now} vs TIME ${sec}.${usec}`);
     assert.equal(reply[1], 0);
-    assert.equal(await client.get('k'), String(now + T));
+    assert.equal(await redis.shared.get('k'), String(now + T));
     assert.deepEqual(outcomes, reference([all(item('k', 1))], now));
   });
 
@@ -153,31 +147,31 @@ describe('lua/gcra.lua arguments and reply', () => {
     for (const bad of ['abc', '1.5', '-1', String(2 ** 53), 'nan', '1e400']) {
       it(`now = ${JSON.stringify(bad)}`, async () => {
         assertError(await call(['k'], [bad, 1, T, B, 1, 1]), /now must be an integer >= 0 and < 2\^53/, bad);
-        assert.equal(await client.dbsize(), 0);
+        assert.equal(await redis.shared.dbsize(), 0);
       });
     }
     for (const bad of ['0', 'x', '1.5', '-2', '']) {
       it(`limit count = ${JSON.stringify(bad)}`, async () => {
         assertError(await call(['k'], [NOW, bad, T, B, 1, 1]), /limit count must be an integer >= 1/, bad);
-        assert.equal(await client.dbsize(), 0);
+        assert.equal(await redis.shared.dbsize(), 0);
       });
     }
     for (const bad of ['2', '1000000']) {
       it(`limit count ${bad} larger than the pairs given (the script does not loop over missing pairs)`, async () => {
         assertError(await call(['k'], [NOW, bad, T, B, 1]), new RegExp(`limit count ${bad} is more than the \\(T, B\\) pairs given`), bad);
-        assert.equal(await client.dbsize(), 0);
+        assert.equal(await redis.shared.dbsize(), 0);
       });
     }
     for (const bad of ['0', 'x', '1.5', '-2']) {
       it(`check count = ${JSON.stringify(bad)}`, async () => {
         assertError(await call(['k'], [NOW, 1, T, B, bad, 1]), /check count must be an integer >= 1/, bad);
-        assert.equal(await client.dbsize(), 0);
+        assert.equal(await redis.shared.dbsize(), 0);
       });
     }
     it('a missing check count, and a missing limit count', async () => {
       assertError(await call([], [NOW, 1, T, B]), /check count must be an integer >= 1, got nil/, 'no C');
       assertError(await call([], [NOW]), /limit count must be an integer >= 1, got nil/, 'no L');
-      assert.equal(await client.dbsize(), 0);
+      assert.equal(await redis.shared.dbsize(), 0);
     });
   });
 
@@ -201,7 +195,7 @@ describe('lua/gcra.lua arguments and reply', () => {
           ['a', String(NOW + T), '20000'],
           ['f', String(NOW + T), '20000'],
         ]);
-        assert.deepEqual((await client.keys('*')).sort(), ['a', 'f']);
+        assert.deepEqual((await redis.shared.keys('*')).sort(), ['a', 'f']);
       });
     }
 
@@ -214,7 +208,7 @@ describe('lua/gcra.lua arguments and reply', () => {
       assert.ok(isCode(outcomes[1], 'ERR_STORE', /T \(emission interval\)/), String(outcomes[1]));
       assert.ok(isCode(outcomes[2], 'ERR_OVERFLOW', /must stay below 2\^53/), String(outcomes[2]));
       assert.deepEqual(outcomes[3], expected[1]);
-      assert.deepEqual((await client.keys('*')).sort(), ['a', 'd']);
+      assert.deepEqual((await redis.shared.keys('*')).sort(), ['a', 'd']);
     });
   });
 
@@ -259,7 +253,7 @@ describe('lua/gcra.lua arguments and reply', () => {
     const reply = await call(['x', 'y'], [NOW, 3, T, B, T2, B2, T, 2, 2, 2 * 3 + 2, 0 * 3 + 1]);
     assertReply(reply, NOW, [0, 0]);
     assert.deepEqual(await written(), [['x', String(NOW + 2 * T), '40000']]);
-    assert.equal(await client.exists('y'), 0, 'n = 0 on limit 2 is a peek');
+    assert.equal(await redis.shared.exists('y'), 0, 'n = 0 on limit 2 is a peek');
   });
 
   describe('2^53: now + T * B + n * T must stay below it', () => {
@@ -316,7 +310,7 @@ describe('lua/gcra.lua arguments and reply', () => {
     it('a missing check in a one-key call, and "a" without its cost', async () => {
       assertReply(await call(['a'], [NOW, 1, T, B, 1]), NOW, [/check at ARGV\[6\] is unreadable \(nil\)/], 'no check');
       assertReply(await call(['a'], [NOW, 1, T, B, 1, 'a', 1]), NOW, [/n \(cost\) must be an integer >= 1 and < 2\^53, got nil/], '"a" i');
-      assert.equal(await client.dbsize(), 0);
+      assert.equal(await redis.shared.dbsize(), 0);
     });
     it('fewer KEYS than checks: the reply is short and decodeBatch fails every check', async () => {
       const checks = [all(item('a', 1)), all(item('b', 1))];
@@ -366,34 +360,34 @@ describe('lua/gcra.lua arguments and reply', () => {
 
   for (const corrupt of ['abc', '1.5', '9e99', '1e400', '', '-5']) {
     it(`reports a stored TAT of ${JSON.stringify(corrupt)} in every check that reads it, and leaves it alone`, async () => {
-      await client.set('bad', corrupt);
+      await redis.shared.set('bad', corrupt);
       const checks = [all(item('bad', 1)), atMost(item('bad', 1)), all(item('ok1', 1), item('bad', 0)), all(item('ok2', 1))];
       const { reply, outcomes } = await run(checks);
       const bad = /stored TAT at bad is not an integer below 2\^53/;
       assertReply(reply, NOW, [bad, bad, bad, bad, 0], corrupt);
       assert.deepEqual(await written(), [['ok2', String(NOW + T), '20000']]);
-      assert.equal(await client.get('bad'), corrupt);
-      assert.equal(await client.pttl('bad'), -1, 'no expiry was set');
-      assert.equal(await client.exists('ok1'), 0);
+      assert.equal(await redis.shared.get('bad'), corrupt);
+      assert.equal(await redis.shared.pttl('bad'), -1, 'no expiry was set');
+      assert.equal(await redis.shared.exists('ok1'), 0);
       assert.ok(outcomes.slice(0, 3).every((o) => isCode(o, 'ERR_STORE', bad)), String(outcomes));
       assert.deepEqual(outcomes[3], reference([checks[3] as Check], NOW)[0]);
     });
   }
 
   it('reports a key of another type in its own slot, leaving the other checks of the batch unaffected', async () => {
-    await client.hset('h', 'field', 'value');
+    await redis.shared.hset('h', 'field', 'value');
     const checks = [all(item('h', 1)), all(item('k', 1)), all(item('k', 1), item('h', 1))];
     const { reply, outcomes } = await run(checks);
     const bad = /stored TAT at h is unreadable: WRONGTYPE/;
     assertReply(reply, NOW, [bad, 0, bad, bad]);
     assert.deepEqual(await written(), [['k', String(NOW + T), '20000']]);
-    assert.deepEqual(await client.hgetall('h'), { field: 'value' });
+    assert.deepEqual(await redis.shared.hgetall('h'), { field: 'value' });
     assert.ok(isCode(outcomes[0], 'ERR_STORE', /WRONGTYPE/) && isCode(outcomes[2], 'ERR_STORE', /WRONGTYPE/), String(outcomes));
     assert.deepEqual(outcomes[1], reference([checks[1] as Check], NOW)[0]);
   });
 
   it('treats a stored TAT in the past as now', async () => {
-    await client.set('old', '5');
+    await redis.shared.set('old', '5');
     const checks = [all(item('old', 1))];
     const { reply, outcomes } = await run(checks);
     assertReply(reply, NOW, [5]);
@@ -423,7 +417,7 @@ describe('lua/gcra.lua arguments and reply', () => {
     const denied = await run(overflow);
     assertReply(denied.reply, NOW, [-1, -1]);
     assert.deepEqual(await written(), []);
-    assert.equal(await client.exists('j'), 0);
+    assert.equal(await redis.shared.exists('j'), 0);
     assert.deepEqual(denied.outcomes, reference(overflow, NOW));
   });
 
@@ -435,7 +429,7 @@ describe('lua/gcra.lua arguments and reply', () => {
     const { reply, outcomes } = await run(checks);
     assertReply(reply, NOW, [-full - 1, -full - 1, -1, -full - 1, -1]);
     assert.deepEqual(await written(), []);
-    assert.deepEqual((await client.keys('*')).sort(), ['k']);
+    assert.deepEqual((await redis.shared.keys('*')).sort(), ['k']);
     assert.deepEqual(outcomes, reference(checks, NOW, new Map([['k', full]])));
     assert.deepEqual(
       outcomes.map((o) => (o as CheckOutcome).items.map((x) => x.retryAfter)),

@@ -7,13 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import { LimiterError, RedisStore, perMinute, resolveLimit } from '../src/index.js';
 import type { Check } from '../src/store.js';
 import { type BatchTarget, noopStoreHooks } from '../src/telemetry/hooks.js';
-import { type RedisProcess, startRedis } from './helpers/redis-server.js';
+import { startRedis, useRedis } from './helpers/redis-server.js';
 
 const limit = resolveLimit(perMinute(1_000_000));
 const check = (key: string): Check => ({ mode: 'all', items: [{ key, interval: limit.interval, burst: limit.burst, cost: 1 }] });
@@ -26,16 +26,7 @@ async function tollgateConnections(admin: Redis): Promise<string[]> {
 }
 
 describe('connection pool', () => {
-  let redis: RedisProcess;
-  let admin: Redis;
-
-  before(async () => {
-    redis = await startRedis();
-    admin = redis.client();
-  });
-  after(async () => {
-    await redis.stop();
-  });
+  const redis = useRedis();
 
   it('rejects bad options at once, naming the option', () => {
     const client = redis.client();
@@ -69,7 +60,7 @@ describe('connection pool', () => {
   it('a store built from a URL owns pool.size connections, spreads calls over them and closes them', async () => {
     const store = new RedisStore({ url: redis.url, prefix: 'pool:own:', pool: { size: 3, pipeline: 1 }, denyCache: false });
     await store.evaluate(check('warm'));
-    assert.equal((await tollgateConnections(admin)).length, 3);
+    assert.equal((await tollgateConnections(redis.shared)).length, 3);
     const monitor = await redis.client().monitor();
     const sources = new Map<string, number>();
     monitor.on('monitor', (_time: string, args: string[], source: string) => {
@@ -83,7 +74,7 @@ describe('connection pool', () => {
     assert.ok(sources.size >= 2, `calls came from ${sources.size} connection(s)`);
     await store.close();
     await sleep(50);
-    assert.deepEqual(await tollgateConnections(admin), []);
+    assert.deepEqual(await tollgateConnections(redis.shared), []);
   });
 
   it('accepts ioredis options instead of a URL', async () => {

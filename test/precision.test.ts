@@ -7,29 +7,19 @@
  * the emission-interval rounding agree with exact BigInt arithmetic.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import type { Redis } from 'ioredis';
 import { Limiter, LimiterError, MemoryStore, RedisStore, perSecond, resolveLimit } from '../src/index.js';
 import { ceilDiv, floorDiv, usToMs } from '../src/intmath.js';
-import { type RedisProcess, startRedis } from './helpers/redis-server.js';
+import { useRedis } from './helpers/redis-server.js';
 
 const LIMIT_2_53 = 2 ** 53;
 
 describe('precision with the real clocks', () => {
-  let redis: RedisProcess;
-  let client: Redis;
-
-  before(async () => {
-    redis = await startRedis();
-    client = redis.client();
-  });
-  after(async () => {
-    await redis.stop();
-  });
+  const redis = useRedis();
 
   it('a fresh perSecond(10) key allows with remaining 9 on the Redis server clock', async () => {
-    const store = new RedisStore({ client, prefix: 'p:' });
+    const store = new RedisStore({ client: redis.shared, prefix: 'p:' });
     const limiter = new Limiter({ store });
     for (let i = 0; i < 50; i += 1) {
       const result = await limiter.allow(`fresh-${i}`, perSecond(10));
@@ -40,7 +30,7 @@ describe('precision with the real clocks', () => {
   });
 
   it('the server-clock TAT is now + T exactly and is stored as an integer string', async () => {
-    const store = new RedisStore({ client, prefix: 'p:' });
+    const store = new RedisStore({ client: redis.shared, prefix: 'p:' });
     const limit = resolveLimit(perSecond(10));
     const outcome = await store.evaluate({ mode: 'all', items: [{ key: 'raw', interval: limit.interval, burst: limit.burst, cost: 1 }] });
     const item = outcome.items[0];
@@ -48,7 +38,7 @@ describe('precision with the real clocks', () => {
     assert.equal(item.tat - outcome.now, 100_000);
     assert.equal(item.remaining, 9);
     assert.ok(outcome.now > 1_600_000_000_000_000, `server now ${outcome.now} is in µs`);
-    const stored = await client.get('p:raw');
+    const stored = await redis.shared.get('p:raw');
     assert.match(String(stored), /^\d{16}$/);
     assert.equal(Number(stored), item.tat);
   });
@@ -63,16 +53,7 @@ describe('precision with the real clocks', () => {
 });
 
 describe('precision near 2^53 with a client clock', () => {
-  let redis: RedisProcess;
-  let client: Redis;
-
-  before(async () => {
-    redis = await startRedis();
-    client = redis.client();
-  });
-  after(async () => {
-    await redis.stop();
-  });
+  const redis = useRedis();
 
   // perSecond(10): T = 100_000, tau = 1_000_000. now + tau + T must stay below 2^53.
   const lastValidNow = LIMIT_2_53 - 1_100_001;
@@ -80,9 +61,9 @@ describe('precision near 2^53 with a client clock', () => {
 
   for (const t of times) {
     it(`both stores stay exact at now = ${t}`, async () => {
-      await client.flushdb();
+      await redis.shared.flushdb();
       const memory = new Limiter({ store: new MemoryStore({ now: () => t }) });
-      const viaRedis = new Limiter({ store: new RedisStore({ client, prefix: 'p:', now: () => t }) });
+      const viaRedis = new Limiter({ store: new RedisStore({ client: redis.shared, prefix: 'p:', now: () => t }) });
       for (let i = 1; i <= 10; i += 1) {
         const fromMemory = await memory.allow('k', perSecond(10));
         const fromRedis = await viaRedis.allow('k', perSecond(10));
@@ -93,20 +74,20 @@ describe('precision near 2^53 with a client clock', () => {
       assert.equal(denied.allowed, false);
       assert.equal(denied.retryAfter, 100);
       // 10 units of 100_000 µs: the string is exact, not rounded to 14 significant digits.
-      assert.equal(await client.get('p:k'), String(t + 1_000_000));
+      assert.equal(await redis.shared.get('p:k'), String(t + 1_000_000));
     });
   }
 
   it('a check that would pass 2^53 is rejected by both stores and writes nothing', async () => {
-    await client.flushdb();
+    await redis.shared.flushdb();
     const t = lastValidNow + 1; // now + tau + T = 2^53 exactly
     const memoryStore = new MemoryStore({ now: () => t });
     const memory = new Limiter({ store: memoryStore });
-    const viaRedis = new Limiter({ store: new RedisStore({ client, prefix: 'p:', now: () => t }) });
+    const viaRedis = new Limiter({ store: new RedisStore({ client: redis.shared, prefix: 'p:', now: () => t }) });
     await assert.rejects(memory.allow('k', perSecond(10)), (e: unknown) => e instanceof LimiterError && e.code === 'ERR_OVERFLOW' && /2\^53/.test(e.message));
     await assert.rejects(viaRedis.allow('k', perSecond(10)), (e: unknown) => e instanceof LimiterError && /2\^53/.test(e.message));
     assert.equal(memoryStore.size, 0);
-    assert.equal(await client.dbsize(), 0);
+    assert.equal(await redis.shared.dbsize(), 0);
     // A peek adds no n*T, so it still fits.
     assert.equal((await memory.peek('k', perSecond(10))).remaining, 10);
     assert.equal((await viaRedis.peek('k', perSecond(10))).remaining, 10);

@@ -17,7 +17,7 @@ import { gcraScript } from '../src/redis-store.js';
 import { Script, type ScriptClient, isNoScript } from '../src/script.js';
 import type { Check, CheckOutcome } from '../src/store.js';
 import { callsOf, commandStats, resetStats } from './helpers/commandstats.js';
-import { type RedisProcess, startRedis } from './helpers/redis-server.js';
+import { useRedis } from './helpers/redis-server.js';
 
 const LIMIT = perMinute(3);
 const NOW = 1_750_000_000_000_000;
@@ -40,142 +40,138 @@ function logging(client: Redis, log: string[]): ScriptClient {
 const isStoreError = (pattern: RegExp) => (e: unknown) => e instanceof LimiterError && e.code === 'ERR_STORE' && pattern.test(e.message);
 
 describe('script runner', () => {
-  let redis: RedisProcess;
-  let client: Redis;
   let store: RedisStore;
   let limiter: Limiter;
-
-  before(async () => {
-    redis = await startRedis();
-    client = redis.client();
-    store = new RedisStore({ client, prefix: 'sr:', denyCache: false });
-    limiter = new Limiter({ store });
-  });
+  // Registered before useRedis(), so the store closes before the server stops.
   after(async () => {
     await store.close();
-    await redis.stop();
+  });
+  const redis = useRedis();
+  before(() => {
+    store = new RedisStore({ client: redis.shared, prefix: 'sr:', denyCache: false });
+    limiter = new Limiter({ store });
   });
   beforeEach(async () => {
-    await client.config('SET', 'maxmemory', '0');
-    await client.flushdb();
-    await client.script('LOAD', gcraScript.source);
-    await resetStats(client);
+    await redis.shared.config('SET', 'maxmemory', '0');
+    await redis.shared.flushdb();
+    await redis.shared.script('LOAD', gcraScript.source);
+    await resetStats(redis.shared);
   });
 
   it('computes the same SHA1 as the server', async () => {
-    assert.equal(await client.script('LOAD', gcraScript.source), gcraScript.sha);
+    assert.equal(await redis.shared.script('LOAD', gcraScript.source), gcraScript.sha);
     const tiny = new Script("return 'x'");
-    assert.equal(await client.script('LOAD', tiny.source), tiny.sha);
+    assert.equal(await redis.shared.script('LOAD', tiny.source), tiny.sha);
   });
 
   it('runs a loaded script with EVALSHA alone', async () => {
     assert.equal((await limiter.allow('k', LIMIT)).remaining, 2);
     assert.equal((await limiter.allow('k', LIMIT)).remaining, 1);
-    assert.equal(await callsOf(client, 'evalsha'), 2);
-    assert.equal(await callsOf(client, 'eval'), 0);
+    assert.equal(await callsOf(redis.shared, 'evalsha'), 2);
+    assert.equal(await callsOf(redis.shared, 'eval'), 0);
   });
 
   it('survives SCRIPT FLUSH between two checks: EVALSHA, NOSCRIPT, then EVAL once', async () => {
     const first = await limiter.allow('k', LIMIT);
-    await client.script('FLUSH');
+    await redis.shared.script('FLUSH');
     const second = await limiter.allow('k', LIMIT);
     assert.deepEqual([first.allowed, first.remaining, second.allowed, second.remaining], [true, 2, true, 1]);
 
-    const stats = await commandStats(client);
+    const stats = await commandStats(redis.shared);
     assert.equal(stats.get('evalsha')?.calls, 2, 'one EVALSHA per check');
     assert.equal(stats.get('evalsha')?.failed, 1, 'the second EVALSHA answered NOSCRIPT');
     assert.equal(stats.get('eval')?.calls, 1, 'exactly one EVAL fallback');
     assert.equal(stats.get('eval')?.failed ?? 0, 0);
     // The script is cached again: the next check needs EVALSHA only.
-    assert.deepEqual(await client.script('EXISTS', gcraScript.sha), [1]);
+    assert.deepEqual(await redis.shared.script('EXISTS', gcraScript.sha), [1]);
     assert.equal((await limiter.allow('k', LIMIT)).remaining, 0);
-    assert.equal(await callsOf(client, 'eval'), 1);
-    assert.equal(await callsOf(client, 'evalsha'), 3);
+    assert.equal(await callsOf(redis.shared, 'eval'), 1);
+    assert.equal(await callsOf(redis.shared, 'evalsha'), 3);
   });
 
   it('survives SCRIPT FLUSH under concurrent checks (no check fails, exact counts)', async () => {
-    await client.script('FLUSH');
+    await redis.shared.script('FLUSH');
     const results = await Promise.all(Array.from({ length: 20 }, (_, i) => limiter.allow(`c${i % 4}`, LIMIT)));
     assert.equal(results.filter((r) => r.allowed).length, 12, '3 per key, 4 keys');
-    assert.ok((await callsOf(client, 'eval')) >= 1);
+    assert.ok((await callsOf(redis.shared, 'eval')) >= 1);
   });
 
   it('Script.run: EVALSHA, then EVAL only on NOSCRIPT, with the same reply', async () => {
     const checks: Check[] = [{ mode: 'all', items: [{ key: 'x', interval: T, burst: 3, cost: 1 }] }];
     const { keys, args } = encodeBatch(checks, 'sr:', NOW);
     const log: string[] = [];
-    const via = logging(client, log);
+    const via = logging(redis.shared, log);
     assert.deepEqual(await gcraScript.run(via, keys, args), [NOW, 0]);
     assert.deepEqual(log, ['evalsha']);
-    await client.script('FLUSH');
+    await redis.shared.script('FLUSH');
     log.length = 0;
     const reply = await gcraScript.run(via, keys, args);
     assert.deepEqual(log, ['evalsha', 'eval']);
     assert.deepEqual(reply, [NOW, NOW + T], 'the EVAL fallback ran the same script on the same state');
     const [outcome] = decodeBatch(reply, checks) as [CheckOutcome];
     assert.deepEqual([outcome.allowed, outcome.items[0]?.remaining, outcome.items[0]?.tat], [true, 1, NOW + 2 * T]);
-    assert.equal(await client.get('sr:x'), String(NOW + 2 * T));
+    assert.equal(await redis.shared.get('sr:x'), String(NOW + 2 * T));
   });
 
   it('Script.run: a whole-call script error is thrown once and not replayed with EVAL, before or after a flush', async () => {
     const log: string[] = [];
     const badNow = ['x', 1, T, 3, 1, 1];
-    await assert.rejects(gcraScript.run(logging(client, log), ['sr:k'], badNow), (e: unknown) => e instanceof Error && /now must be an integer/.test(e.message));
-    await assert.rejects(gcraScript.run(logging(client, log), [], ['', 'x']), (e: unknown) => e instanceof Error && /limit count/.test(e.message));
-    await assert.rejects(gcraScript.run(logging(client, log), [], ['', 1, T, 3, 0]), (e: unknown) => e instanceof Error && /check count/.test(e.message));
+    await assert.rejects(gcraScript.run(logging(redis.shared, log), ['sr:k'], badNow), (e: unknown) => e instanceof Error && /now must be an integer/.test(e.message));
+    await assert.rejects(gcraScript.run(logging(redis.shared, log), [], ['', 'x']), (e: unknown) => e instanceof Error && /limit count/.test(e.message));
+    await assert.rejects(gcraScript.run(logging(redis.shared, log), [], ['', 1, T, 3, 0]), (e: unknown) => e instanceof Error && /check count/.test(e.message));
     assert.deepEqual(log, ['evalsha', 'evalsha', 'evalsha']);
-    await client.script('FLUSH');
+    await redis.shared.script('FLUSH');
     log.length = 0;
-    await assert.rejects(gcraScript.run(logging(client, log), ['sr:k'], badNow), (e: unknown) => e instanceof Error && /now must be an integer/.test(e.message));
+    await assert.rejects(gcraScript.run(logging(redis.shared, log), ['sr:k'], badNow), (e: unknown) => e instanceof Error && /now must be an integer/.test(e.message));
     assert.deepEqual(log, ['evalsha', 'eval'], 'the EVAL after NOSCRIPT fails and is not retried');
-    assert.equal(await client.dbsize(), 0);
+    assert.equal(await redis.shared.dbsize(), 0);
   });
 
   it('a WRONGTYPE key is answered in its slot: ERR_STORE, no EVAL, the key untouched', async () => {
-    await client.hset('sr:h', 'field', 'value');
+    await redis.shared.hset('sr:h', 'field', 'value');
     await assert.rejects(limiter.allow('h', LIMIT), isStoreError(/WRONGTYPE/));
-    assert.equal(await callsOf(client, 'evalsha'), 1);
-    assert.equal(await callsOf(client, 'eval'), 0);
-    assert.deepEqual(await client.hgetall('sr:h'), { field: 'value' });
+    assert.equal(await callsOf(redis.shared, 'evalsha'), 1);
+    assert.equal(await callsOf(redis.shared, 'eval'), 0);
+    assert.deepEqual(await redis.shared.hgetall('sr:h'), { field: 'value' });
   });
 
   it('a script error reply for a bad limit is surfaced as ERR_STORE and not replayed', async () => {
     // Bypasses the Limiter's validation on purpose: an interval of 0 reaches the script.
     await assert.rejects(store.evaluate({ mode: 'all', items: [{ key: 'bad', interval: 0, burst: 1, cost: 1 }] }), isStoreError(/T \(emission interval\) of limit 1/));
-    assert.equal(await callsOf(client, 'evalsha'), 1);
-    assert.equal(await callsOf(client, 'eval'), 0);
-    assert.equal(await client.dbsize(), 0);
+    assert.equal(await callsOf(redis.shared, 'evalsha'), 1);
+    assert.equal(await callsOf(redis.shared, 'eval'), 0);
+    assert.equal(await redis.shared.dbsize(), 0);
   });
 
   it('RedisStore: an error that is not NOSCRIPT (OOM) is surfaced as ERR_STORE and not replayed', async () => {
-    await client.config('SET', 'maxmemory', '1');
+    await redis.shared.config('SET', 'maxmemory', '1');
     await assert.rejects(limiter.allow('k', LIMIT), isStoreError(/OOM/));
-    assert.equal(await callsOf(client, 'evalsha'), 1);
-    assert.equal(await callsOf(client, 'eval'), 0);
+    assert.equal(await callsOf(redis.shared, 'evalsha'), 1);
+    assert.equal(await callsOf(redis.shared, 'eval'), 0);
     // A peek writes nothing and still runs under the memory limit.
     assert.equal((await limiter.peek('k', LIMIT)).remaining, 3);
-    await client.config('SET', 'maxmemory', '0');
-    assert.equal(await client.exists('sr:k'), 0);
+    await redis.shared.config('SET', 'maxmemory', '0');
+    assert.equal(await redis.shared.exists('sr:k'), 0);
   });
 
   it('RedisStore: after a flush, an error of the EVAL fallback is surfaced once, not retried again', async () => {
-    await client.config('SET', 'maxmemory', '1');
-    await client.script('FLUSH');
+    await redis.shared.config('SET', 'maxmemory', '1');
+    await redis.shared.script('FLUSH');
     await assert.rejects(limiter.allow('k', LIMIT), isStoreError(/OOM/));
-    assert.equal(await callsOf(client, 'evalsha'), 1);
-    assert.equal(await callsOf(client, 'eval'), 1);
-    await client.config('SET', 'maxmemory', '0');
+    assert.equal(await callsOf(redis.shared, 'evalsha'), 1);
+    assert.equal(await callsOf(redis.shared, 'eval'), 1);
+    await redis.shared.config('SET', 'maxmemory', '0');
     assert.equal((await limiter.allow('k', LIMIT)).remaining, 2, 'healthy again once memory is available');
   });
 
   it('recognises NOSCRIPT replies and nothing else', async () => {
-    const noscript = await client.evalsha('0'.repeat(40), 0).then(
+    const noscript = await redis.shared.evalsha('0'.repeat(40), 0).then(
       () => undefined,
       (e: unknown) => e,
     );
     assert.ok(isNoScript(noscript), String(noscript));
-    await client.hset('sr:h', 'field', 'value');
-    const wrongType = await client.get('sr:h').then(
+    await redis.shared.hset('sr:h', 'field', 'value');
+    const wrongType = await redis.shared.get('sr:h').then(
       () => undefined,
       (e: unknown) => e,
     );

@@ -15,7 +15,7 @@ import type { Limit } from '../src/limits.js';
 import { gcraScript } from '../src/redis-store.js';
 import { MetricNames } from '../src/telemetry/names.js';
 import { histogramCount, histogramPoints, otel, recordedStrings, sumPoints, sumValue } from './helpers/otel.js';
-import { type RedisProcess, startRedis } from './helpers/redis-server.js';
+import { useRedis } from './helpers/redis-server.js';
 
 const T0 = 1_700_000_000_000_000; // fixed clock, µs: Redis and the deny cache see the same time
 const fixed = (): number => T0;
@@ -27,16 +27,14 @@ const redisSource = (outcome: string, source: string): Record<string, string> =>
   'tollgate.limit.name': 'user',
 });
 
-let redis: RedisProcess;
 const contextManager = new AsyncLocalStorageContextManager();
-before(async () => {
+before(() => {
   context.setGlobalContextManager(contextManager.enable());
-  redis = await startRedis();
 });
-after(async () => {
+after(() => {
   context.disable();
-  await redis.stop();
 });
+const redis = useRedis();
 afterEach(() => {
   metrics.disable();
   trace.disable();
@@ -161,13 +159,7 @@ describe('telemetry: checks on a RedisStore', () => {
 });
 
 describe('telemetry: store failures', () => {
-  let dead: RedisProcess;
-  before(async () => {
-    dead = await startRedis();
-  });
-  after(async () => {
-    await dead.stop();
-  });
+  const dead = useRedis();
 
   it('counts failed checks and failure-policy answers, with error status and exception events', async () => {
     const sdk = otel();

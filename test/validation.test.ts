@@ -23,7 +23,7 @@ import {
   perSecond,
 } from '../src/index.js';
 import { commandStats, resetStats } from './helpers/commandstats.js';
-import { type RedisProcess, startRedis } from './helpers/redis-server.js';
+import { useRedis } from './helpers/redis-server.js';
 
 const OK = perMinute(3);
 
@@ -87,31 +87,27 @@ const BAD_KEYS: { key: unknown; mentions: string[] }[] = [
 ];
 
 describe('invalid input is rejected before any Redis call', () => {
-  let redis: RedisProcess;
-  let client: Redis;
   let store: RedisStore;
   let limiter: Limiter;
-
-  before(async () => {
-    redis = await startRedis();
-    client = redis.client();
-    await client.ping();
-    store = new RedisStore({ client, prefix: 'v:' });
-    limiter = new Limiter({ store });
-  });
+  // Registered before useRedis(), so the store closes before the server stops.
   after(async () => {
     await store.close();
-    await redis.stop();
+  });
+  const redis = useRedis();
+  before(async () => {
+    await redis.shared.ping();
+    store = new RedisStore({ client: redis.shared, prefix: 'v:' });
+    limiter = new Limiter({ store });
   });
   beforeEach(async () => {
-    await client.flushdb();
-    await resetStats(client);
+    await redis.shared.flushdb();
+    await resetStats(redis.shared);
   });
 
   /** Nothing but this test's own INFO/CONFIG/DBSIZE reached the server, and the key space is empty. */
   async function assertNothingReachedRedis(): Promise<void> {
-    assert.equal(await client.dbsize(), 0);
-    const seen = [...(await commandStats(client)).keys()].filter((c) => !['info', 'config|resetstat', 'dbsize'].includes(c));
+    assert.equal(await redis.shared.dbsize(), 0);
+    const seen = [...(await commandStats(redis.shared)).keys()].filter((c) => !['info', 'config|resetstat', 'dbsize'].includes(c));
     assert.deepEqual(seen, [], 'commands that reached Redis');
   }
 
@@ -174,9 +170,9 @@ describe('invalid input is rejected before any Redis call', () => {
     assert.equal(MAX_KEY_LENGTH, 1024);
     const result = await limiter.allow('y'.repeat(MAX_KEY_LENGTH), OK);
     assert.equal(result.remaining, 2);
-    assert.equal(await client.exists(`v:${'y'.repeat(MAX_KEY_LENGTH)}`), 1);
+    assert.equal(await redis.shared.exists(`v:${'y'.repeat(MAX_KEY_LENGTH)}`), 1);
     // The same statistics that show nothing for invalid input do show a valid call.
-    assert.ok((await commandStats(client)).has('evalsha'));
+    assert.ok((await commandStats(redis.shared)).has('evalsha'));
   });
 
   it('rejects malformed allowAll calls', async () => {
@@ -198,7 +194,7 @@ describe('invalid input is rejected before any Redis call', () => {
 
   it('rejects a clock that does not return integer microseconds, before any Redis call', async () => {
     for (const reading of [1.5, NaN, -1, 2 ** 53, '1750000000000000', undefined]) {
-      const clocked = new Limiter({ store: new RedisStore({ client, prefix: 'v:', now: () => reading as number }) });
+      const clocked = new Limiter({ store: new RedisStore({ client: redis.shared, prefix: 'v:', now: () => reading as number }) });
       await assert.rejects(clocked.allow('k', OK), limiterError('ERR_INVALID_CLOCK', ['now()', String(reading)]));
     }
     await assertNothingReachedRedis();
@@ -225,16 +221,7 @@ describe('limit helpers validate at once', () => {
 });
 
 describe('constructor options', () => {
-  let redis: RedisProcess;
-  let client: Redis;
-
-  before(async () => {
-    redis = await startRedis();
-    client = redis.client();
-  });
-  after(async () => {
-    await redis.stop();
-  });
+  const redis = useRedis();
 
   it('Limiter', () => {
     const bad = (options: unknown, mentions: string[]): void => {
@@ -259,12 +246,12 @@ describe('constructor options', () => {
     bad({}, ['client']);
     bad({ client: {} }, ['client', 'ioredis']);
     bad({ client: 'redis://127.0.0.1' }, ['client']);
-    bad({ client, prefix: 5 }, ['prefix', '5']);
-    bad({ client, now: 5 }, ['now', '5']);
-    bad({ client, now: 'server' }, ['now', '"server"']);
+    bad({ client: redis.shared, prefix: 5 }, ['prefix', '5']);
+    bad({ client: redis.shared, now: 5 }, ['now', '5']);
+    bad({ client: redis.shared, now: 'server' }, ['now', '"server"']);
     bad('client', ['RedisStore options', '"client"']);
-    assert.equal(new RedisStore({ client }).prefix, 'tollgate:');
-    assert.equal(new RedisStore({ client, prefix: '' }).prefix, '');
+    assert.equal(new RedisStore({ client: redis.shared }).prefix, 'tollgate:');
+    assert.equal(new RedisStore({ client: redis.shared, prefix: '' }).prefix, '');
   });
 
   it('MemoryStore', async () => {

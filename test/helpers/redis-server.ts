@@ -1,9 +1,11 @@
 /**
  * Test harness: starts throwaway redis-server processes on free loopback
- * ports and stops them afterwards. Tests never touch a Redis they did not start.
+ * ports and stops them afterwards, either by hand (startRedis) or through a
+ * suite's before/after hooks (useRedis). Tests never touch a Redis they did not start.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
+import { after, before } from 'node:test';
 import { Redis } from 'ioredis';
 
 /** A running redis-server started by the harness. */
@@ -85,4 +87,56 @@ export async function startRedis(extraArgs: readonly string[] = []): Promise<Red
       },
     };
   }
+}
+
+/** The server of a suite that called useRedis(); readable once the suite's before() hook has run. */
+export interface SuiteRedis {
+  /** Loopback port it listens on. */
+  readonly port: number;
+  /** redis://127.0.0.1:port */
+  readonly url: string;
+  /** One client shared by the whole suite, opened on first use (closed when the server stops). */
+  readonly shared: Redis;
+  /** A new ioredis client for this server (closed when the server stops). */
+  client(): Redis;
+  /** Stops the server early, e.g. to simulate a dead Redis; the after() hook then has nothing left to do. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Gives the enclosing describe() (or the whole file, at top level) its own
+ * throwaway Redis: registers a before() hook that starts it (extra args as for
+ * startRedis) and an after() hook that stops it. node:test runs after() hooks
+ * in registration order, so an after() hook the suite registers before calling
+ * useRedis() runs while the server is still up, and one registered later runs
+ * once it has stopped. Reading the result before the before() hook has run
+ * (e.g. in the describe body itself) throws.
+ */
+export function useRedis(extraArgs: readonly string[] = []): SuiteRedis {
+  let server: RedisProcess | undefined;
+  let shared: Redis | undefined;
+  before(async () => {
+    server = await startRedis(extraArgs);
+  });
+  after(async () => {
+    await server?.stop();
+  });
+  const running = (what: string): RedisProcess => {
+    if (server) return server;
+    throw new Error(`useRedis(): ${what} was read before the suite's before() hook started Redis; read it inside a test or hook, not in the describe() body`);
+  };
+  return {
+    get port() {
+      return running('port').port;
+    },
+    get url() {
+      return running('url').url;
+    },
+    get shared() {
+      shared ??= running('shared').client();
+      return shared;
+    },
+    client: () => running('client()').client(),
+    stop: () => running('stop()').stop(),
+  };
 }

@@ -119,5 +119,7 @@ process.on('SIGUSR2', () => {
   process.stdout.write(`CPU ${user + system}\n`);
 });
 process.on('SIGTERM', () => {
+  // Exits once everything closed, or after 2 s (an Express server may wait on a keep-alive socket).
+  setTimeout(() => process.exit(0), 2000).unref();
   void Promise.allSettled(closers.map((c) => c())).then(() => process.exit(0));
 });

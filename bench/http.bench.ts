@@ -13,7 +13,8 @@
  *
  * Flags: --quick (under 2 minutes), --rounds=N, --connections=N,
  * --duration=S, --only=express|fastify, --source (tollgate from src/ through tsx instead of dist/), --pool=N (tollgate's pool.size), --memory (adds tollgate over a
- * MemoryStore, to separate the middleware's cost from the store's), --store=JSON (more RedisStore
+ * MemoryStore, to separate the middleware's cost from the store's), --passthrough (adds a
+ * middleware or hook that only passes the request on: the framework's cost of one layer), --store=JSON (more RedisStore
  * options for tollgate, e.g. '{"pool":{"pipeline":2}}'). Writes bench/results/http.{json,md,svg}.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -58,20 +59,29 @@ const config = {
 };
 
 type Framework = 'express' | 'fastify';
-type Variant = 'none' | 'tollgate' | 'tollgate-memory' | 'peer';
+type Variant = 'none' | 'passthrough' | 'tollgate' | 'tollgate-memory' | 'peer';
 const only = flag('only');
 const FRAMEWORKS: readonly Framework[] = only === 'express' || only === 'fastify' ? [only] : ['express', 'fastify'];
 // --memory adds tollgate over a MemoryStore: the middleware's own cost, without Redis.
-const VARIANTS: readonly Variant[] = flag('memory') === undefined ? ['none', 'tollgate', 'peer'] : ['none', 'tollgate', 'tollgate-memory', 'peer'];
+// --passthrough adds a middleware/hook that does nothing but pass the request on: the framework's own cost of one more layer.
+const VARIANTS: readonly Variant[] = [
+  'none',
+  ...(flag('passthrough') === undefined ? [] : (['passthrough'] as const)),
+  'tollgate',
+  ...(flag('memory') === undefined ? [] : (['tollgate-memory'] as const)),
+  'peer',
+];
 const LABEL: Record<Framework, Record<Variant, string>> = {
   express: {
     none: 'Express, no limiter',
+    passthrough: 'Express + a pass-through middleware',
     tollgate: 'Express + tollgate',
     'tollgate-memory': 'Express + tollgate (MemoryStore)',
     peer: 'Express + express-rate-limit/rate-limit-redis',
   },
   fastify: {
     none: 'Fastify, no limiter',
+    passthrough: 'Fastify + a pass-through onRequest hook',
     tollgate: 'Fastify + tollgate',
     'tollgate-memory': 'Fastify + tollgate (MemoryStore)',
     peer: 'Fastify + @fastify/rate-limit (ioredis)',
@@ -177,7 +187,7 @@ async function sanityCheck(port: number, framework: Framework, variant: Variant)
   const r = await fetch(`http://127.0.0.1:${port}/`, { headers: { 'x-api-key': 'sanity' } });
   await r.arrayBuffer();
   const limited = r.headers.has('ratelimit') || r.headers.has('x-ratelimit-limit') || r.headers.has('ratelimit-limit');
-  if (r.status !== 200 || limited !== (variant !== 'none')) {
+  if (r.status !== 200 || limited !== (variant !== 'none' && variant !== 'passthrough')) {
     throw new Error(`${framework}/${variant}: status ${r.status}, rate-limit headers ${limited ? 'present' : 'absent'}`);
   }
 }
@@ -285,7 +295,7 @@ writeFileSync(
   `${here}results/http.json`,
   `${JSON.stringify({ config: { ...config, quick }, machine, durationSeconds: Math.round((Date.now() - started) / 1000), summary, records }, null, 2)}\n`,
 );
-const variantColor: Record<Variant, string> = { none: '#9aa5b1', tollgate: '#2f6fde', 'tollgate-memory': '#8fb3ef', peer: '#e8833a' };
+const variantColor: Record<Variant, string> = { none: '#9aa5b1', passthrough: '#c3c9d0', tollgate: '#2f6fde', 'tollgate-memory': '#8fb3ef', peer: '#e8833a' };
 writeFileSync(
   `${here}results/http.svg`,
   barChartSvg({
@@ -294,7 +304,7 @@ writeFileSync(
     groups: summary.map((s) => (s.framework === 'express' ? 'Express 5' : 'Fastify 5')),
     yLabel: 'req/s',
     series: VARIANTS.map((variant) => ({
-      name: { none: 'no limiter', tollgate: 'tollgate', 'tollgate-memory': 'tollgate (MemoryStore)', peer: 'usual peer' }[variant],
+      name: { none: 'no limiter', passthrough: 'pass-through layer', tollgate: 'tollgate', 'tollgate-memory': 'tollgate (MemoryStore)', peer: 'usual peer' }[variant],
       color: variantColor[variant],
       values: summary.map((s) => s.rows.find((r) => r.variant === variant)?.rps ?? NaN),
       notes: summary.map((s) => {

@@ -1,6 +1,6 @@
 /**
  * One HTTP server for the HTTP benchmark, run in its own process:
- * `http-server.ts <express|fastify> <none|tollgate|tollgate-memory|peer> <redisPort> [poolSize]`.
+ * `http-server.ts <express|fastify> <none|passthrough|tollgate|tollgate-memory|peer> <redisPort> [poolSize]`.
  * It listens on a free loopback port, prints `PORT <n>` once ready, prints
  * `CPU <µs>` (its CPU time so far) on SIGUSR2, and exits on SIGTERM. Every limited variant keys by the `x-api-key` header and
  * uses a limit no client reaches (all requests pass), so the figures show the
@@ -36,7 +36,7 @@ export const BENCH_LIMIT = 1_000_000;
 export const BENCH_WINDOW_MS = 60_000;
 
 type Framework = 'express' | 'fastify';
-type Variant = 'none' | 'tollgate' | 'tollgate-memory' | 'peer';
+type Variant = 'none' | 'passthrough' | 'tollgate' | 'tollgate-memory' | 'peer';
 
 const [framework, variant, portArg, poolArg] = process.argv.slice(2) as [Framework, Variant, string, string | undefined];
 const redisPort = Number(portArg);
@@ -56,6 +56,7 @@ const closers: (() => Promise<unknown> | void)[] = [];
 
 async function expressApp(): Promise<(port: number) => Promise<number>> {
   const app = express();
+  if (variant === 'passthrough') app.use((_req, _res, next) => next());
   if (variant === 'tollgate' || variant === 'tollgate-memory') {
     const { rateLimit } = await load<typeof ExpressModule>('middleware/express');
     const store = variant === 'tollgate' ? new RedisStore(storeOptions) : new MemoryStore();
@@ -88,6 +89,7 @@ async function expressApp(): Promise<(port: number) => Promise<number>> {
 
 async function fastifyApp(): Promise<(port: number) => Promise<number>> {
   const app = Fastify();
+  if (variant === 'passthrough') app.addHook('onRequest', (_req, _reply, done) => done());
   if (variant === 'tollgate' || variant === 'tollgate-memory') {
     const { tollgate } = await load<typeof FastifyModule>('middleware/fastify');
     const store = variant === 'tollgate' ? new RedisStore(storeOptions) : new MemoryStore();

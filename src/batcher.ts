@@ -38,6 +38,12 @@ export interface BatchOp {
   readonly keys: readonly string[];
   /** True when the op must travel in a call of its own (e.g. a reset). */
   readonly solo: boolean;
+  /**
+   * Ops with a group travel only with ops of the same group (a Redis Cluster
+   * hash slot: one call must stay within one slot). Ops on the same key always
+   * share their group, so skipping other groups never reorders work on a key.
+   */
+  readonly group?: number;
 }
 
 /**
@@ -240,11 +246,17 @@ export class Batcher<O extends BatchOp, R> {
     let lane: Lane | undefined;
     let keys = 0;
     let blocked: Set<string> | undefined;
+    let group: number | undefined;
     let scanned = 0;
     const scanLimit = 4 * maxSize + 16;
     for (let job = this.#head; job !== undefined && jobs.length < maxSize && scanned < scanLimit; scanned += 1) {
       const next: Job<O, R> | undefined = job.next;
       const op = job.op;
+      if (jobs.length > 0 && !op.solo && op.group !== group) {
+        // Another slot: it waits for a call of its own (its keys are disjoint from this call's).
+        job = next;
+        continue;
+      }
       if (jobs.length > 0 && keys + op.keys.length > maxKeys) break;
       let conflict = op.solo && jobs.length > 0;
       let pin: Lane | undefined;
@@ -273,6 +285,7 @@ export class Batcher<O extends BatchOp, R> {
       if (lane === undefined) return false; // no connection ready yet: wait (bounded by acquireTimeout)
       this.#unlink(job);
       job.state = SENT;
+      if (jobs.length === 0) group = op.group;
       jobs.push(job);
       keys += op.keys.length;
       if (multi) this.#pin(op.keys, lane);

@@ -15,6 +15,10 @@ export interface LaneClient extends ScriptClient {
   del(...keys: string[]): Promise<number>;
   /** SCRIPT LOAD source */
   script(subcommand: 'LOAD', source: string): Promise<unknown>;
+  /** True on an ioredis `Cluster` client. */
+  readonly isCluster?: boolean;
+  /** The connections to the cluster's nodes (ioredis `Cluster`). */
+  nodes?(role: 'master'): LaneClient[];
 }
 
 /** One connection of a pool, with the work in flight on it. */

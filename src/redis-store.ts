@@ -9,7 +9,7 @@
  * deny cache (deny-cache.ts: checks Redis would certainly deny are answered
  * without a round trip, exactly as Redis would). This file wires them up.
  */
-import type { Redis, RedisOptions } from 'ioredis';
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { type BatchOp, Batcher } from './batcher.js';
 import { type Clock, checkClockOption, readClock } from './clock.js';
 import { monotonicMicros } from './deadline.js';
@@ -17,6 +17,7 @@ import { DenyCache, EXACT_CLOCK, SERVER_CLOCK, type TimeAnchor } from './deny-ca
 import { ErrorCodes, LimiterError, describe, toStoreError } from './errors.js';
 import { integerOption, objectOption } from './options.js';
 import { type Lane, type LaneClient, Pool } from './pool.js';
+import { keySlot } from './cluster-slot.js';
 import { decodeBatch, encodeBatch } from './redis-codec.js';
 import { Script, isNoScript } from './script.js';
 import type { Check, CheckOutcome, EvaluateOptions, Store } from './store.js';
@@ -64,8 +65,13 @@ export interface DenyCacheOptions {
 
 /** Options of {@link RedisStore}: give either `client`, or `url` and/or `redis`. */
 export interface RedisStoreOptions {
-  /** An ioredis client you own (the store never closes it). */
-  readonly client?: Redis;
+  /**
+   * An ioredis client you own (the store never closes it): a `Redis`, or a
+   * `Cluster`. On a cluster every check must keep its keys in one hash slot
+   * (else it fails with ERR_CROSS_SLOT before any call), and each script call
+   * carries checks of one slot only.
+   */
+  readonly client?: Redis | Cluster;
   /** A redis:// URL: the store opens and owns `pool.size` connections (closed by close()). */
   readonly url?: string;
   /** ioredis options for the connections the store opens (with or without `url`). */
@@ -122,6 +128,24 @@ interface CheckOp extends BatchOp {
   readonly check: Check;
 }
 
+/**
+ * The hash slot shared by every key of a check on a Redis Cluster; throws
+ * ERR_CROSS_SLOT when the keys span slots (one script call must stay in one slot).
+ */
+function checkSlot(prefix: string, keys: readonly string[]): number {
+  const slot = keySlot(prefix + (keys[0] as string));
+  for (let i = 1; i < keys.length; i += 1) {
+    const other = keySlot(prefix + (keys[i] as string));
+    if (other !== slot) {
+      throw new LimiterError(
+        ErrorCodes.CROSS_SLOT,
+        `on a Redis Cluster the keys of one check must share a hash slot, got ${JSON.stringify(keys[0])} (slot ${slot}) and ${JSON.stringify(keys[i])} (slot ${other}): give them a common {hash tag}`,
+      );
+    }
+  }
+  return slot;
+}
+
 /** A store whose decisions are made by Lua scripts running atomically in Redis. */
 export class RedisStore implements Store {
   readonly #prefix: string;
@@ -130,6 +154,8 @@ export class RedisStore implements Store {
   readonly #pool: Pool;
   readonly #batcher: Batcher<CheckOp, CheckOutcome | true>;
   readonly #cache: DenyCache | undefined;
+  /** True when `client` is an ioredis Cluster: each call then stays within one hash slot. */
+  readonly #cluster: boolean;
   #hooks: StoreHooks = noopStoreHooks;
   #closing: Promise<void> | undefined;
 
@@ -156,6 +182,7 @@ export class RedisStore implements Store {
     const maxKeys = integerOption('RedisStore', 'batch.maxKeys', batch.maxKeys, REDIS_STORE_DEFAULTS.batchMaxKeys, 1, 1_000_000);
     this.#cache = makeCache(o.denyCache, this.#clock !== undefined);
     this.#pool = makePool(o, size, timeout);
+    this.#cluster = (o.client as { isCluster?: unknown } | undefined)?.isCluster === true;
     const connections = o.client === undefined ? size : 1;
     const limits = { maxInFlight: connections * pipeline, maxPerLane: pipeline, maxSize, maxKeys, maxPending, acquireTimeout, timeout };
     this.#batcher = new Batcher(this.#pool, this.#execute, limits, (lane) => ({
@@ -190,8 +217,10 @@ export class RedisStore implements Store {
    */
   evaluate(check: Check, options?: EvaluateOptions): Promise<CheckOutcome> {
     let keys: string[];
+    let group: number | undefined;
     try {
       keys = checkShape(check);
+      if (this.#cluster) group = checkSlot(this.#prefix, keys);
       const cache = this.#cache;
       if (cache !== undefined && cache.size > 0 && this.#closing === undefined) {
         const hit = cache.answer(check, this.#clock ? readClock(this.#clock) : monotonicMicros());
@@ -203,7 +232,7 @@ export class RedisStore implements Store {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#batcher.submit({ keys, solo: false, check }, options?.signal) as Promise<CheckOutcome>;
+    return this.#batcher.submit({ keys, solo: false, check, group }, options?.signal) as Promise<CheckOutcome>;
   }
 
   /** Deletes the keys' state in Redis (after any check on them issued before), and drops them from the deny cache. */
@@ -290,9 +319,13 @@ function runScript(lane: Lane, keys: readonly string[], args: readonly (string |
   const { client } = lane;
   if (!lane.primed) {
     lane.primed = true;
-    client.script('LOAD', gcraScript.source).catch(() => {
-      lane.primed = false;
-    });
+    // A cluster runs the script on every master: each loads it, over the connection its calls use.
+    const targets = client.isCluster === true && client.nodes ? client.nodes('master') : [client];
+    for (const target of targets) {
+      target.script('LOAD', gcraScript.source).catch(() => {
+        lane.primed = false;
+      });
+    }
   }
   return client.evalsha(gcraScript.sha, keys.length, ...keys, ...args).catch((error: unknown) => {
     if (!isNoScript(error)) throw error;

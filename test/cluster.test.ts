@@ -1,0 +1,193 @@
+/**
+ * Redis Cluster (SPEC section 5): a RedisStore over an ioredis Cluster client
+ * against a real three-master cluster started by the harness. Checks on keys
+ * in many slots are exact under batching; a check whose keys span slots fails
+ * with ERR_CROSS_SLOT before any call; hash-tagged keys work all-or-nothing;
+ * the script is found again after SCRIPT FLUSH on every node; resets work
+ * across slots; the client's hash slots agree with CLUSTER KEYSLOT.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
+import type { Cluster } from 'ioredis';
+import { keySlot } from '../src/cluster-slot.js';
+import { ErrorCodes, LimiterError } from '../src/errors.js';
+import { Limiter } from '../src/limiter.js';
+import { type Limit, resolveLimit } from '../src/limits.js';
+import { MemoryStore } from '../src/memory-store.js';
+import { RedisStore } from '../src/redis-store.js';
+import type { Check, CheckItem, CheckOutcome, Store } from '../src/store.js';
+import { noopStoreHooks } from '../src/telemetry/hooks.js';
+import { type RedisClusterProcess, startRedisCluster } from './helpers/redis-cluster.js';
+
+/** Keys in several slots; the `{t}` ones share a slot, so compound checks can use them. */
+const KEY_LIMITS: ReadonlyMap<string, Limit> = new Map<string, Limit>([
+  ['a', { rate: 3, period: 60_000 }],
+  ['b', { rate: 5, period: 3_600_000, burst: 3 }],
+  ['c', { rate: 7, period: 60_000, burst: 3 }],
+  ['{t}x', { rate: 2, period: 60_000, burst: 5 }],
+  ['{t}y', { rate: 1, period: 60_000 }],
+]);
+const SINGLE_KEYS = [...KEY_LIMITS.keys()];
+const TAGGED_KEYS = ['{t}x', '{t}y'];
+
+function item(key: string, cost: number): CheckItem {
+  const r = resolveLimit(KEY_LIMITS.get(key) as Limit);
+  return { key, interval: r.interval, burst: r.burst, cost };
+}
+
+type Op = { kind: 'check'; check: Check } | { kind: 'reset'; keys: string[] };
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 6, arbitrary: fc.constantFrom(...SINGLE_KEYS).chain((key) => fc.integer({ min: 0, max: 4 }).map((cost): Op => ({ kind: 'check', check: { mode: 'all', items: [item(key, cost)] } }))) },
+  { weight: 2, arbitrary: fc.constantFrom(...SINGLE_KEYS).chain((key) => fc.integer({ min: 1, max: 4 }).map((n): Op => ({ kind: 'check', check: { mode: 'atMost', items: [item(key, n)] } }))) },
+  { weight: 2, arbitrary: fc.array(fc.constantFrom(...TAGGED_KEYS).chain((key) => fc.integer({ min: 0, max: 3 }).map((c) => item(key, c))), { minLength: 2, maxLength: 3 }).map((items): Op => ({ kind: 'check', check: { mode: 'all', items } })) },
+  { weight: 1, arbitrary: fc.uniqueArray(fc.constantFrom(...SINGLE_KEYS), { minLength: 1, maxLength: 2 }).map((keys): Op => ({ kind: 'reset', keys })) },
+);
+const roundArb = fc.record({ dt: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 30_000_000 })), ops: fc.array(opArb, { minLength: 1, maxLength: 40, size: 'max' }) });
+
+function fire(store: Store, op: Op): Promise<unknown> {
+  if (op.kind === 'reset') return store.reset(op.keys).then(() => 'reset');
+  return store.evaluate(op.check).then((outcome: CheckOutcome) => {
+    const { source: _source, ...rest } = outcome;
+    return rest;
+  });
+}
+
+const SLOT_KEYS = ['123456789', 'foo', 'bar', '{user1000}.following', '{user1000}.followers', 'foo{}{bar}', 'foo{{bar}}zap', 'foo{bar}{zap}', 'ümlaut', 'tollgate:{api}:key-1', 'a:b:{'];
+
+describe('keySlot (no server)', () => {
+  it('matches the Redis Cluster specification examples', () => {
+    assert.equal(keySlot('123456789'), 12739); // CRC16/XMODEM check value 0x31C3
+    assert.equal(keySlot('{user1000}.following'), keySlot('{user1000}.followers'));
+    assert.equal(keySlot('foo{bar}{zap}'), keySlot('bar'));
+    assert.equal(keySlot('foo{{bar}}zap'), keySlot('{bar'));
+    assert.equal(keySlot(''), 0);
+  });
+});
+
+describe('RedisStore on a Redis Cluster', () => {
+  let cluster: RedisClusterProcess;
+  let client: Cluster;
+  const stores: RedisStore[] = [];
+  const store = (options: Omit<ConstructorParameters<typeof RedisStore>[0], 'client'> = {}): RedisStore => {
+    const s = new RedisStore({ client: client as never, prefix: 'cl:', ...options });
+    stores.push(s);
+    return s;
+  };
+
+  before(async () => {
+    cluster = await startRedisCluster();
+    client = cluster.cluster();
+    await client.ping();
+  });
+  after(async () => {
+    await Promise.all(stores.map((s) => s.close()));
+    await cluster.stop();
+  });
+
+  it('computes the same hash slots as the server (CLUSTER KEYSLOT)', async () => {
+    const node = cluster.node(0);
+    for (const key of SLOT_KEYS) assert.equal(keySlot(key), Number(await node.cluster('KEYSLOT', key)), key);
+  });
+
+  it('allows exactly the limit per key, for keys spread over every node, with batching', async () => {
+    const limiter = new Limiter({ store: store(), telemetry: false });
+    const limit = { rate: 5, period: 60_000 };
+    const keys = Array.from({ length: 60 }, (_, i) => `user-${i}`);
+    const slots = new Set(keys.map((k) => keySlot(`cl:${k}`)));
+    assert.ok(slots.size > 30, 'the keys span many slots');
+    const results = await Promise.all(keys.flatMap((key) => Array.from({ length: 8 }, () => limiter.allow(key, limit).then((r) => [key, r.allowed] as const))));
+    for (const key of keys) {
+      const allowed = results.filter(([k, ok]) => k === key && ok).length;
+      assert.equal(allowed, 5, key);
+    }
+    // Every node holds some of the keys: the work really is spread.
+    const sizes = await Promise.all(cluster.ports.map((_, i) => cluster.node(i).dbsize()));
+    assert.ok(sizes.every((n) => n > 0), `keys per node: ${sizes.join(', ')}`);
+  });
+
+  it('batched results equal one-by-one evaluation in issue order, each call within one slot', async () => {
+    const slots = new Set(SINGLE_KEYS.map((k) => keySlot(`p:${k}`)));
+    assert.ok(slots.size >= 3, 'the keys span several slots');
+    let runs = 0;
+    let compared = 0;
+    const sizes: number[] = [];
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1_600_000_000_000_000, max: 1_900_000_000_000_000 }), fc.array(roundArb, { minLength: 1, maxLength: 3, size: 'max' }), async (start, rounds) => {
+        runs += 1;
+        let t = start;
+        const now = (): number => t;
+        // The prefix keeps the hash tags intact: `p<run>:{t}x` and `p<run>:{t}y` share a slot.
+        const s = new RedisStore({ client: client as never, prefix: `p${runs}:`, now, pool: { pipeline: 2 } });
+        s.instrument({ ...noopStoreHooks, onBatch: (size) => (sizes.push(size), () => undefined) });
+        const memory = new MemoryStore({ now });
+        try {
+          for (const round of rounds) {
+            t += round.dt;
+            const together = await Promise.all(round.ops.map((op) => fire(s, op)));
+            const oneByOne: unknown[] = [];
+            for (const op of round.ops) oneByOne.push(await fire(memory, op));
+            assert.deepEqual(together, oneByOne);
+            compared += round.ops.length;
+          }
+        } finally {
+          await s.close();
+        }
+      }),
+      { numRuns: 25 },
+    );
+    assert.ok(compared > 200, `only ${compared} ops compared`);
+    assert.ok(sizes.some((n) => n > 1), 'no script call carried more than one check');
+  });
+
+  it('rejects a check whose keys span slots with ERR_CROSS_SLOT, before writing anything', async () => {
+    const s = store();
+    const limiter = new Limiter({ store: s, telemetry: false });
+    assert.notEqual(keySlot('cl:alpha'), keySlot('cl:beta'));
+    await assert.rejects(
+      limiter.allowAll([
+        { key: 'alpha', limit: { rate: 10, period: 1000 } },
+        { key: 'beta', limit: { rate: 10, period: 1000 } },
+      ]),
+      (error: unknown) => error instanceof LimiterError && error.code === ErrorCodes.CROSS_SLOT && /hash tag/.test(error.message),
+    );
+    assert.equal((await client.exists('cl:alpha')) + (await client.exists('cl:beta')), 0);
+  });
+
+  it('checks hash-tagged keys of one slot all-or-nothing', async () => {
+    const limiter = new Limiter({ store: store(), telemetry: false });
+    const items = [
+      { key: '{tenant-7}:user', limit: { rate: 2, period: 60_000 } },
+      { key: '{tenant-7}:tenant', limit: { rate: 3, period: 60_000 } },
+    ];
+    const verdicts: boolean[] = [];
+    for (let i = 0; i < 4; i += 1) verdicts.push((await limiter.allowAll(items)).allowed);
+    assert.deepEqual(verdicts, [true, true, false, false]);
+    // The denied checks took nothing from the tenant limit: one more unit is still there.
+    assert.equal((await limiter.allow('{tenant-7}:tenant', { rate: 3, period: 60_000 })).allowed, true);
+    assert.equal((await limiter.allow('{tenant-7}:tenant', { rate: 3, period: 60_000 })).allowed, false);
+  });
+
+  it('finds the script again after SCRIPT FLUSH on every node', async () => {
+    const limiter = new Limiter({ store: store({ denyCache: false }), telemetry: false });
+    const limit = { rate: 100, period: 60_000 };
+    await Promise.all(['k1', 'k2', 'k3', 'k4'].map((k) => limiter.allow(k, limit)));
+    await Promise.all(cluster.ports.map((_, i) => cluster.node(i).script('FLUSH')));
+    const after = await Promise.all(['k1', 'k2', 'k3', 'k4'].map((k) => limiter.allow(k, limit)));
+    assert.deepEqual(
+      after.map((r) => [r.allowed, r.remaining]),
+      after.map(() => [true, 98]),
+    );
+  });
+
+  it('resets keys that live in different slots', async () => {
+    const limiter = new Limiter({ store: store(), telemetry: false });
+    const limit = { rate: 1, period: 60_000 };
+    for (const key of ['r-alpha', 'r-beta']) {
+      assert.equal((await limiter.allow(key, limit)).allowed, true);
+      assert.equal((await limiter.allow(key, limit)).allowed, false);
+    }
+    await limiter.reset(['r-alpha', 'r-beta']);
+    for (const key of ['r-alpha', 'r-beta']) assert.equal((await limiter.allow(key, limit)).allowed, true);
+  });
+});

@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
+import Fastify from 'fastify';
 import type { Cluster } from 'ioredis';
 import { keySlot } from '../src/cluster-slot.js';
 import { ErrorCodes, LimiterError } from '../src/errors.js';
@@ -18,6 +19,7 @@ import { MemoryStore } from '../src/memory-store.js';
 import { RedisStore } from '../src/redis-store.js';
 import type { Check, CheckItem, CheckOutcome, Store } from '../src/store.js';
 import { noopStoreHooks } from '../src/telemetry/hooks.js';
+import { tollgate } from '../middleware/fastify.js';
 import { type RedisClusterProcess, startRedisCluster } from './helpers/redis-cluster.js';
 
 /** Keys in several slots; the `{t}` ones share a slot, so compound checks can use them. */
@@ -178,6 +180,46 @@ describe('RedisStore on a Redis Cluster', () => {
       after.map((r) => [r.allowed, r.remaining]),
       after.map(() => [true, 98]),
     );
+  });
+
+  it('serves the Fastify plugin: single limits spread over slots, a compound policy within one slot', async () => {
+    const limiter = new Limiter({ store: store(), telemetry: false });
+    const f = Fastify();
+    await f.register(tollgate, { limiter, limit: { rate: 2, period: 60_000 }, key: (req) => String(req.headers['x-user']) });
+    f.get('/', async () => 'ok');
+    f.get(
+      '/pair',
+      {
+        config: {
+          rateLimit: {
+            name: 'pair',
+            limits: {
+              user: { limit: { rate: 1, period: 60_000 }, key: (req) => String(req.headers['x-user']) },
+              tenant: { limit: { rate: 5, period: 60_000 }, key: (req) => String(req.headers['x-tenant']) },
+            },
+          },
+        },
+      },
+      async () => 'pair',
+    );
+    try {
+      const users = Array.from({ length: 12 }, (_, i) => `u${i}`);
+      for (const user of users) {
+        const codes = [];
+        for (let i = 0; i < 3; i += 1) codes.push((await f.inject({ url: '/', headers: { 'x-user': user } })).statusCode);
+        assert.deepEqual(codes, [200, 200, 429], user);
+      }
+      const pair = (user: string) => f.inject({ url: '/pair', headers: { 'x-user': user, 'x-tenant': 'acme' } });
+      assert.equal((await pair('a')).statusCode, 200);
+      const denied = await pair('a');
+      assert.equal(denied.statusCode, 429);
+      assert.match(String(denied.headers.ratelimit), /"user";r=0/);
+      // The user-denied request took nothing from the tenant: 4 other users still pass, the next does not.
+      for (const user of ['b', 'c', 'd', 'e']) assert.equal((await pair(user)).statusCode, 200, user);
+      assert.equal((await pair('f')).statusCode, 429);
+    } finally {
+      await f.close();
+    }
   });
 
   it('resets keys that live in different slots', async () => {

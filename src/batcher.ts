@@ -126,6 +126,8 @@ export class Batcher<O extends BatchOp, R> {
   readonly #limits: BatcherLimits;
   readonly #target: DescribeTarget;
   readonly #pins = new Map<string, Pin>();
+  /** Waiting ops per group (cluster slot), so gathering a call stops once its group has none left. */
+  readonly #groups = new Map<number, number>();
   readonly #pendingAlarm: Alarm;
   readonly #callAlarm: Alarm;
   /** Calls in flight (at most maxInFlight, so a short array). */
@@ -252,6 +254,8 @@ export class Batcher<O extends BatchOp, R> {
     for (let job = this.#head; job !== undefined && jobs.length < maxSize && scanned < scanLimit; scanned += 1) {
       const next: Job<O, R> | undefined = job.next;
       const op = job.op;
+      // This call's slot has no more waiting ops: the rest would only be skipped.
+      if (group !== undefined && !this.#groups.has(group)) break;
       if (jobs.length > 0 && !op.solo && op.group !== group) {
         // Another slot: it waits for a call of its own (its keys are disjoint from this call's).
         job = next;
@@ -418,6 +422,8 @@ export class Batcher<O extends BatchOp, R> {
     }
     this.#tail = job;
     this.#pending += 1;
+    const group = job.op.group;
+    if (group !== undefined) this.#groups.set(group, (this.#groups.get(group) ?? 0) + 1);
   }
 
   #unlink(job: Job<O, R>): void {
@@ -429,6 +435,12 @@ export class Batcher<O extends BatchOp, R> {
     job.prev = undefined;
     job.next = undefined;
     this.#pending -= 1;
+    const group = job.op.group;
+    if (group !== undefined) {
+      const count = (this.#groups.get(group) ?? 1) - 1;
+      if (count === 0) this.#groups.delete(group);
+      else this.#groups.set(group, count);
+    }
     if (this.#head === undefined) this.#pendingAlarm.cancel();
   }
 

@@ -26,12 +26,34 @@ function crc16(bytes: Uint8Array, start: number, end: number): number {
 
 const encoder = new TextEncoder();
 
+function isAscii(key: string): boolean {
+  for (let i = 0; i < key.length; i += 1) if (key.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
+function asciiCrc16(key: string, start: number, end: number): number {
+  let crc = 0;
+  for (let i = start; i < end; i += 1) crc = ((crc << 8) & 0xffff) ^ (TABLE[((crc >> 8) ^ key.charCodeAt(i)) & 0xff] as number);
+  return crc;
+}
+
+function asciiSlot(key: string): number {
+  const open = key.indexOf('{');
+  if (open >= 0) {
+    const close = key.indexOf('}', open + 1);
+    if (close > open + 1) return asciiCrc16(key, open + 1, close) % CLUSTER_SLOTS;
+  }
+  return asciiCrc16(key, 0, key.length) % CLUSTER_SLOTS;
+}
+
 /**
  * The cluster hash slot of `key` (0..16383). Only the part between the first
  * `{` and the next `}` is hashed when that part is non-empty, so keys sharing
  * a hash tag share a slot.
  */
 export function keySlot(key: string): number {
+  // ASCII keys (the usual case) are hashed from their char codes, without an encoded copy.
+  if (isAscii(key)) return asciiSlot(key);
   const bytes = encoder.encode(key);
   const open = bytes.indexOf(0x7b); // {
   if (open >= 0) {

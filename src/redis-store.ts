@@ -32,7 +32,9 @@ export interface RedisPoolOptions {
   readonly size?: number;
   /**
    * Script calls in flight at once per connection (pipelined; Redis runs one
-   * connection's calls in order, so order needs no extra bookkeeping). Default 3.
+   * connection's calls in order, so order needs no extra bookkeeping), 1 to 64.
+   * Default 3; 64 with a Redis Cluster `client`, whose calls go to many nodes
+   * and carry one hash slot each.
    */
   readonly pipeline?: number;
   /** Most checks waiting for a free call slot; beyond it a check fails at once with ERR_POOL_TIMEOUT. Default 10,000. */
@@ -118,6 +120,7 @@ export const REDIS_STORE_DEFAULTS = {
   timeout: 1000,
   poolSize: 1,
   pipeline: 3,
+  clusterPipeline: 64,
   maxPending: 10_000,
   batchMaxSize: 128,
   batchMaxKeys: 1024,
@@ -174,7 +177,10 @@ export class RedisStore implements Store {
       throw invalid('pool.size', pool.size, '1 or left out with "client" (one connection, yours); "pool.pipeline" sets its calls in flight');
     }
     const size = integerOption('RedisStore', 'pool.size', pool.size, REDIS_STORE_DEFAULTS.poolSize, 1, 64);
-    const pipeline = integerOption('RedisStore', 'pool.pipeline', pool.pipeline, REDIS_STORE_DEFAULTS.pipeline, 1, 64);
+    const cluster = (o.client as { isCluster?: unknown } | undefined)?.isCluster === true;
+    // A cluster client is one lane whose calls go to many nodes, one slot each: it needs more calls in flight.
+    const defaultPipeline = cluster ? REDIS_STORE_DEFAULTS.clusterPipeline : REDIS_STORE_DEFAULTS.pipeline;
+    const pipeline = integerOption('RedisStore', 'pool.pipeline', pool.pipeline, defaultPipeline, 1, 64);
     const maxPending = integerOption('RedisStore', 'pool.maxPending', pool.maxPending, REDIS_STORE_DEFAULTS.maxPending, 1);
     const acquireTimeout = integerOption('RedisStore', 'pool.acquireTimeout', pool.acquireTimeout, timeout, 0);
     const batch = objectOption('RedisStore "batch"', o.batch);
@@ -182,7 +188,7 @@ export class RedisStore implements Store {
     const maxKeys = integerOption('RedisStore', 'batch.maxKeys', batch.maxKeys, REDIS_STORE_DEFAULTS.batchMaxKeys, 1, 1_000_000);
     this.#cache = makeCache(o.denyCache, this.#clock !== undefined);
     this.#pool = makePool(o, size, timeout);
-    this.#cluster = (o.client as { isCluster?: unknown } | undefined)?.isCluster === true;
+    this.#cluster = cluster;
     const connections = o.client === undefined ? size : 1;
     const limits = { maxInFlight: connections * pipeline, maxPerLane: pipeline, maxSize, maxKeys, maxPending, acquireTimeout, timeout };
     this.#batcher = new Batcher(this.#pool, this.#execute, limits, (lane) => ({

@@ -55,7 +55,7 @@ function fire(store: Store, op: Op): Promise<unknown> {
   });
 }
 
-const SLOT_KEYS = ['123456789', 'foo', 'bar', '{user1000}.following', '{user1000}.followers', 'foo{}{bar}', 'foo{{bar}}zap', 'foo{bar}{zap}', 'ümlaut', 'tollgate:{api}:key-1', 'a:b:{'];
+const SLOT_KEYS = ['é', 'x{ü}y', '{€}', '123456789', 'foo', 'bar', '{user1000}.following', '{user1000}.followers', 'foo{}{bar}', 'foo{{bar}}zap', 'foo{bar}{zap}', 'ümlaut', 'tollgate:{api}:key-1', 'a:b:{'];
 
 describe('keySlot (no server)', () => {
   it('matches the Redis Cluster specification examples', () => {
@@ -64,6 +64,12 @@ describe('keySlot (no server)', () => {
     assert.equal(keySlot('foo{bar}{zap}'), keySlot('bar'));
     assert.equal(keySlot('foo{{bar}}zap'), keySlot('{bar'));
     assert.equal(keySlot(''), 0);
+  });
+
+  it('hashes non-ASCII keys by their UTF-8 bytes, as the server does (cross-checked by CLUSTER KEYSLOT below)', () => {
+    // 'é' is two bytes in UTF-8: hashing char codes instead would give a different slot.
+    assert.notEqual(keySlot('é'), keySlot(String.fromCharCode(0xe9 & 0x7f)));
+    assert.equal(keySlot('x{ü}y'), keySlot('ü'));
   });
 });
 

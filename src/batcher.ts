@@ -26,6 +26,10 @@
  * waits) and one for all calls in flight; a call still unanswered after twice
  * the deadline has its connection recycled (owned connections), which frees
  * its slot. A single connection (one lane) needs no pinning at all.
+ *
+ * Groups: an op may carry a group (a Redis Cluster hash slot); a call then
+ * holds ops of one group only, and ops of other groups wait for calls of
+ * their own. Ops on one key share their group, so their order is kept.
  */
 import { Alarm, monotonicMs } from './deadline.js';
 import { ErrorCodes, LimiterError, toStoreError } from './errors.js';

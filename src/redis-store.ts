@@ -8,6 +8,8 @@
  * while calls are out travel together in one script call), and the local
  * deny cache (deny-cache.ts: checks Redis would certainly deny are answered
  * without a round trip, exactly as Redis would). This file wires them up.
+ * With an ioredis Cluster client, each check is tagged with its hash slot
+ * (cluster-slot.ts) and the batcher keeps every call within one slot.
  */
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { type BatchOp, Batcher } from './batcher.js';

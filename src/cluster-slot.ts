@@ -1,8 +1,8 @@
 /**
  * Redis Cluster hash slots: which of the 16,384 slots a key lives in
- * (CRC16/XMODEM of the key, or of its `{hash tag}` when it has a non-empty
- * one, modulo 16384), as the Redis Cluster specification defines it. The
- * RedisStore uses it to send each script call to one slot only.
+ * (CRC16/XMODEM of the key's UTF-8 bytes, or of its `{hash tag}` when it has
+ * a non-empty one, modulo 16384), as the Redis Cluster specification defines
+ * it. The RedisStore uses it to send each script call to one slot only.
  */
 
 /** Number of hash slots in a Redis Cluster. */
@@ -25,26 +25,8 @@ function crc16(bytes: Uint8Array, start: number, end: number): number {
 }
 
 const encoder = new TextEncoder();
-
-function isAscii(key: string): boolean {
-  for (let i = 0; i < key.length; i += 1) if (key.charCodeAt(i) > 0x7f) return false;
-  return true;
-}
-
-function asciiCrc16(key: string, start: number, end: number): number {
-  let crc = 0;
-  for (let i = start; i < end; i += 1) crc = ((crc << 8) & 0xffff) ^ (TABLE[((crc >> 8) ^ key.charCodeAt(i)) & 0xff] as number);
-  return crc;
-}
-
-function asciiSlot(key: string): number {
-  const open = key.indexOf('{');
-  if (open >= 0) {
-    const close = key.indexOf('}', open + 1);
-    if (close > open + 1) return asciiCrc16(key, open + 1, close) % CLUSTER_SLOTS;
-  }
-  return asciiCrc16(key, 0, key.length) % CLUSTER_SLOTS;
-}
+/** Reused for the UTF-8 bytes of every key that fits (keys are short), so hashing copies nothing. */
+const scratch = new Uint8Array(4096);
 
 /**
  * The cluster hash slot of `key` (0..16383). Only the part between the first
@@ -52,9 +34,8 @@ function asciiSlot(key: string): number {
  * a hash tag share a slot.
  */
 export function keySlot(key: string): number {
-  // ASCII keys (the usual case) are hashed from their char codes, without an encoded copy.
-  if (isAscii(key)) return asciiSlot(key);
-  const bytes = encoder.encode(key);
+  // 3 bytes per UTF-16 unit at most: a key that surely fits is encoded into the scratch buffer.
+  const bytes = key.length * 3 <= scratch.length ? scratch.subarray(0, encoder.encodeInto(key, scratch).written) : encoder.encode(key);
   const open = bytes.indexOf(0x7b); // {
   if (open >= 0) {
     const close = bytes.indexOf(0x7d, open + 1); // }

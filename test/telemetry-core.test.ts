@@ -6,13 +6,12 @@
  * no key in any recorded attribute.
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
-import { SpanKind, SpanStatusCode, context, metrics, trace } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { describe, it } from 'node:test';
+import { SpanKind, SpanStatusCode, metrics, trace } from '@opentelemetry/api';
 import { ErrorCodes, Limiter, LimiterError, MemoryStore, perSecond } from '../src/index.js';
 import { type Limit } from '../src/limits.js';
 import { DURATION_BUCKETS, MetricNames } from '../src/telemetry/names.js';
-import { histogramCount, histogramPoints, otel, recordedStrings, sumPoints, sumValue } from './helpers/otel.js';
+import { histogramCount, histogramPoints, otel, recordedStrings, sumPoints, sumValue, useOtelGlobals } from './helpers/otel.js';
 
 const T0 = 1_700_000_000_000_000; // fixed clock, µs
 const fixed = (): number => T0;
@@ -20,17 +19,7 @@ const user: Limit = { rate: 2, period: 1000, name: 'user' };
 const tenant: Limit = { rate: 100, period: 1000, name: 'tenant' };
 const keysUsed = ['alice', 'bob', 'carol', 'tenant-42', 'late-key', 'off-key', 'span-key'];
 
-const contextManager = new AsyncLocalStorageContextManager();
-before(() => {
-  context.setGlobalContextManager(contextManager.enable());
-});
-after(() => {
-  context.disable();
-});
-afterEach(() => {
-  metrics.disable();
-  trace.disable();
-});
+useOtelGlobals();
 
 describe('telemetry: checks on the MemoryStore', () => {
   it('counts allowed and denied checks by source and limit name, and times each one', async () => {

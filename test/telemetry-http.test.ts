@@ -6,9 +6,8 @@
  * and the check span nested under the request's span.
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
-import { SpanKind, context, metrics, trace } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { before, describe, it } from 'node:test';
+import { SpanKind, metrics } from '@opentelemetry/api';
 import express from 'express';
 import Fastify from 'fastify';
 import { ErrorCodes, Limiter, LimiterError, RedisStore } from '../src/index.js';
@@ -18,22 +17,12 @@ import { MetricNames } from '../src/telemetry/names.js';
 import { rateLimit } from '../middleware/express.js';
 import { tollgate } from '../middleware/fastify.js';
 import { listen } from './helpers/http.js';
-import { otel, recordedStrings, sumPoints, sumValue } from './helpers/otel.js';
+import { otel, recordedStrings, sumPoints, sumValue, useOtelGlobals } from './helpers/otel.js';
 import { type RedisProcess, startRedis } from './helpers/redis-server.js';
 
 const http = (result: string, policy: string): Record<string, string> => ({ 'tollgate.http.result': result, 'tollgate.http.policy': policy });
 
-const contextManager = new AsyncLocalStorageContextManager();
-before(() => {
-  context.setGlobalContextManager(contextManager.enable());
-});
-after(() => {
-  context.disable();
-});
-afterEach(() => {
-  metrics.disable();
-  trace.disable();
-});
+useOtelGlobals();
 
 describe('createHttpHooks', () => {
   it('counts every result by policy, exactly', async () => {

@@ -7,14 +7,13 @@
  * checks they carry; error status on failures; and no key in any attribute.
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
-import { SpanKind, SpanStatusCode, context, metrics, trace } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { describe, it } from 'node:test';
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { Limiter, LimiterError, RedisStore } from '../src/index.js';
 import type { Limit } from '../src/limits.js';
 import { gcraScript } from '../src/redis-store.js';
 import { MetricNames } from '../src/telemetry/names.js';
-import { histogramCount, histogramPoints, otel, recordedStrings, sumPoints, sumValue } from './helpers/otel.js';
+import { histogramCount, histogramPoints, otel, recordedStrings, sumPoints, sumValue, useOtelGlobals } from './helpers/otel.js';
 import { useRedis } from './helpers/redis-server.js';
 
 const T0 = 1_700_000_000_000_000; // fixed clock, µs: Redis and the deny cache see the same time
@@ -27,18 +26,8 @@ const redisSource = (outcome: string, source: string): Record<string, string> =>
   'tollgate.limit.name': 'user',
 });
 
-const contextManager = new AsyncLocalStorageContextManager();
-before(() => {
-  context.setGlobalContextManager(contextManager.enable());
-});
-after(() => {
-  context.disable();
-});
+useOtelGlobals();
 const redis = useRedis();
-afterEach(() => {
-  metrics.disable();
-  trace.disable();
-});
 
 function noKeys(strings: readonly string[]): string[] {
   return strings.filter((s) => keysUsed.some((k) => s.includes(k)));

@@ -2,9 +2,12 @@
  * Test harness for telemetry: a real OpenTelemetry SDK (metrics with an
  * in-memory exporter, traces with an in-memory span exporter), helpers to
  * read exact counter values and histogram counts by attribute set, and a
- * scan that collects every attribute value and name the SDK recorded.
+ * scan that collects every attribute value and name the SDK recorded, and
+ * the per-file setup of the global context manager and providers.
  */
-import type { Attributes, AttributeValue } from '@opentelemetry/api';
+import { after, afterEach, before } from 'node:test';
+import { type Attributes, type AttributeValue, context, metrics, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import {
   AggregationTemporality,
   DataPointType,
@@ -14,6 +17,25 @@ import {
   PeriodicExportingMetricReader,
 } from '@opentelemetry/sdk-metrics';
 import { BasicTracerProvider, InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+
+/**
+ * Registers the hooks a telemetry test file needs around the global OpenTelemetry API: an
+ * AsyncLocalStorage context manager for the whole file (so spans nest across awaits), and,
+ * after each test, no global meter or tracer provider left behind. Call it at module level.
+ */
+export function useOtelGlobals(): void {
+  const contextManager = new AsyncLocalStorageContextManager();
+  before(() => {
+    context.setGlobalContextManager(contextManager.enable());
+  });
+  after(() => {
+    context.disable();
+  });
+  afterEach(() => {
+    metrics.disable();
+    trace.disable();
+  });
+}
 
 /** A private SDK pipeline for one test. */
 export interface OtelHarness {

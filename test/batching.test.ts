@@ -13,8 +13,9 @@ import assert from 'node:assert/strict';
 import { describe, it, mock } from 'node:test';
 import fc from 'fast-check';
 import { type Limit, LimiterError, MemoryStore, RedisStore, type RedisStoreOptions, perHour, perMinute, resolveLimit } from '../src/index.js';
-import type { Check, CheckItem, CheckOutcome, Store } from '../src/store.js';
+import type { Check } from '../src/store.js';
 import { noopStoreHooks } from '../src/telemetry/hooks.js';
+import { type StoreOp, assertBatchedEqualsOneByOne, itemsFor, withoutSource } from './helpers/batch-equivalence.js';
 import { useRedis } from './helpers/redis-server.js';
 
 /** One limit per key (the deny cache is exact when a key is always checked with the same limit). */
@@ -27,13 +28,10 @@ const KEY_LIMITS: ReadonlyMap<string, Limit> = new Map([
 ]);
 const KEYS = [...KEY_LIMITS.keys()];
 
-function item(key: string, cost: number): CheckItem {
-  const r = resolveLimit(KEY_LIMITS.get(key) as Limit);
-  return { key, interval: r.interval, burst: r.burst, cost };
-}
+const item = itemsFor(KEY_LIMITS);
 const burst = (key: string): number => resolveLimit(KEY_LIMITS.get(key) as Limit).burst;
 
-type Op = { kind: 'check'; check: Check } | { kind: 'reset'; keys: string[] };
+type Op = StoreOp;
 
 const keyArb = fc.constantFrom(...KEYS);
 const opArb: fc.Arbitrary<Op> = fc.oneof(
@@ -50,14 +48,6 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 /** A round: advance the clock by dt µs, then fire all ops at once. */
 const roundArb = fc.record({ dt: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 30_000_000 })), ops: fc.array(opArb, { minLength: 1, maxLength: 60, size: 'max' }) });
 
-function without(outcome: CheckOutcome): unknown {
-  const { source: _source, ...rest } = outcome;
-  return rest;
-}
-
-function fire(store: Store, op: Op): Promise<unknown> {
-  return op.kind === 'reset' ? store.reset(op.keys).then(() => 'reset') : store.evaluate(op.check).then(without);
-}
 
 /** Records the size of every script call. */
 function recordBatches(store: RedisStore): number[] {
@@ -92,11 +82,7 @@ describe('batching', () => {
           try {
             for (const round of rounds) {
               t += round.dt;
-              const together = await Promise.all(round.ops.map((op) => fire(store, op)));
-              const oneByOne: unknown[] = [];
-              for (const op of round.ops) oneByOne.push(await fire(memory, op));
-              assert.deepEqual(together, oneByOne);
-              compared += round.ops.length;
+              compared += await assertBatchedEqualsOneByOne(store, memory, round.ops);
             }
           } finally {
             await store.close();
@@ -131,7 +117,7 @@ describe('batching', () => {
     for (const i of [0, 1, 3, 5]) {
       const s = settled[i];
       assert.equal(s?.status, 'fulfilled', `check ${i} is answered`);
-      if (s?.status === 'fulfilled') assert.deepEqual(without(s.value), without(await memory.evaluate(checks[i] as Check)));
+      if (s?.status === 'fulfilled') assert.deepEqual(withoutSource(s.value), withoutSource(await memory.evaluate(checks[i] as Check)));
     }
     await store.close();
   });
@@ -179,10 +165,7 @@ describe('batching', () => {
         { kind: 'reset', keys: ['a', 'b'] },
         { kind: 'check', check: { mode: 'all', items: [item('a', 3)] } },
       ];
-      const together = await Promise.all(ops.map((op) => fire(store, op)));
-      const oneByOne: unknown[] = [];
-      for (const op of ops) oneByOne.push(await fire(memory, op));
-      assert.deepEqual(together, oneByOne);
+      await assertBatchedEqualsOneByOne(store, memory, ops);
       await store.close();
     }
   });

@@ -14,12 +14,12 @@ import type { Cluster } from 'ioredis';
 import { keySlot } from '../src/cluster-slot.js';
 import { ErrorCodes, LimiterError } from '../src/errors.js';
 import { Limiter } from '../src/limiter.js';
-import { type Limit, resolveLimit } from '../src/limits.js';
+import type { Limit } from '../src/limits.js';
 import { MemoryStore } from '../src/memory-store.js';
 import { RedisStore } from '../src/redis-store.js';
-import type { Check, CheckItem, CheckOutcome, Store } from '../src/store.js';
 import { noopStoreHooks } from '../src/telemetry/hooks.js';
 import { tollgate } from '../middleware/fastify.js';
+import { type StoreOp, assertBatchedEqualsOneByOne, itemsFor } from './helpers/batch-equivalence.js';
 import { type RedisClusterProcess, startRedisCluster } from './helpers/redis-cluster.js';
 
 /** Keys in several slots; the `{t}` ones share a slot, so compound checks can use them. */
@@ -33,12 +33,9 @@ const KEY_LIMITS: ReadonlyMap<string, Limit> = new Map<string, Limit>([
 const SINGLE_KEYS = [...KEY_LIMITS.keys()];
 const TAGGED_KEYS = ['{t}x', '{t}y'];
 
-function item(key: string, cost: number): CheckItem {
-  const r = resolveLimit(KEY_LIMITS.get(key) as Limit);
-  return { key, interval: r.interval, burst: r.burst, cost };
-}
+const item = itemsFor(KEY_LIMITS);
 
-type Op = { kind: 'check'; check: Check } | { kind: 'reset'; keys: string[] };
+type Op = StoreOp;
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 6, arbitrary: fc.constantFrom(...SINGLE_KEYS).chain((key) => fc.integer({ min: 0, max: 4 }).map((cost): Op => ({ kind: 'check', check: { mode: 'all', items: [item(key, cost)] } }))) },
   { weight: 2, arbitrary: fc.constantFrom(...SINGLE_KEYS).chain((key) => fc.integer({ min: 1, max: 4 }).map((n): Op => ({ kind: 'check', check: { mode: 'atMost', items: [item(key, n)] } }))) },
@@ -46,14 +43,6 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.uniqueArray(fc.constantFrom(...SINGLE_KEYS), { minLength: 1, maxLength: 2 }).map((keys): Op => ({ kind: 'reset', keys })) },
 );
 const roundArb = fc.record({ dt: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 30_000_000 })), ops: fc.array(opArb, { minLength: 1, maxLength: 40, size: 'max' }) });
-
-function fire(store: Store, op: Op): Promise<unknown> {
-  if (op.kind === 'reset') return store.reset(op.keys).then(() => 'reset');
-  return store.evaluate(op.check).then((outcome: CheckOutcome) => {
-    const { source: _source, ...rest } = outcome;
-    return rest;
-  });
-}
 
 const SLOT_KEYS = ['é', 'x{ü}y', '{€}', '123456789', 'foo', 'bar', '{user1000}.following', '{user1000}.followers', 'foo{}{bar}', 'foo{{bar}}zap', 'foo{bar}{zap}', 'ümlaut', 'tollgate:{api}:key-1', 'a:b:{'];
 
@@ -132,11 +121,7 @@ describe('RedisStore on a Redis Cluster', () => {
         try {
           for (const round of rounds) {
             t += round.dt;
-            const together = await Promise.all(round.ops.map((op) => fire(s, op)));
-            const oneByOne: unknown[] = [];
-            for (const op of round.ops) oneByOne.push(await fire(memory, op));
-            assert.deepEqual(together, oneByOne);
-            compared += round.ops.length;
+            compared += await assertBatchedEqualsOneByOne(s, memory, round.ops);
           }
         } finally {
           await s.close();

@@ -16,6 +16,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { type Limit, Limiter, type LimitResult, MemoryStore, RedisStore, perHour, perMinute } from '../src/index.js';
 import type { Check, CheckOutcome, Store } from '../src/store.js';
+import { withoutSource } from './helpers/batch-equivalence.js';
 import { useRedis } from './helpers/redis-server.js';
 
 /** Limits with T >= 1 s; bursts 1..5 so sequences reach denials quickly. */
@@ -102,9 +103,7 @@ function run(limiter: Limiter, op: Op): Promise<LimitResult | undefined> {
 
 /** A raw outcome without its `source` (which names the store by design). */
 function comparable(outcome: CheckOutcome | undefined): unknown {
-  if (!outcome) return undefined;
-  const { source: _source, ...rest } = outcome;
-  return rest;
+  return outcome ? withoutSource(outcome) : undefined;
 }
 
 describe('differential: RedisStore and MemoryStore agree', () => {

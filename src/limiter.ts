@@ -87,7 +87,8 @@ export class Limiter {
 
   /** Takes `cost` units (default 1) from `key`'s bucket, or nothing. Cost 0 is a peek. */
   async allow(key: string, limit: Limit, options?: AllowOptions): Promise<LimitResult> {
-    const cost = options === undefined || options.cost === undefined ? 1 : options.cost;
+    const o = objectOption('allow', options);
+    const cost = o.cost === undefined ? 1 : o.cost;
     const check = single(key, limit, cost, 'all');
     return singleResult(key, limit, await this.#evaluate(check, limit));
   }

@@ -17,6 +17,7 @@ import { type Clock, checkClockOption, readClock } from './clock.js';
 import { monotonicMicros } from './deadline.js';
 import { DenyCache, EXACT_CLOCK, SERVER_CLOCK, type TimeAnchor } from './deny-cache.js';
 import { ErrorCodes, LimiterError, describe, toStoreError } from './errors.js';
+import { isWellFormedKey, malformedKey } from './inputs.js';
 import { integerOption, objectOption } from './options.js';
 import { type Lane, type LaneClient, Pool } from './pool.js';
 import { keySlot } from './cluster-slot.js';
@@ -167,8 +168,8 @@ export class RedisStore implements Store {
   /** Creates a store; throws ERR_INVALID_OPTION on a bad option. */
   constructor(options: RedisStoreOptions) {
     const o = objectOption('RedisStore', options);
-    if (o.prefix !== undefined && typeof o.prefix !== 'string') {
-      throw invalid('prefix', o.prefix, 'a string');
+    if (o.prefix !== undefined && (typeof o.prefix !== 'string' || !isWellFormedKey(o.prefix))) {
+      throw invalid('prefix', o.prefix, 'a well-formed Unicode string');
     }
     this.#prefix = (o.prefix as string | undefined) ?? 'tollgate:';
     this.#clock = checkClockOption('RedisStore', o.now);
@@ -395,6 +396,7 @@ function checkShape(check: Check): string[] {
     if (typeof item !== 'object' || item === null || typeof item.key !== 'string' || item.key.length === 0) {
       throw new LimiterError(ErrorCodes.INVALID_KEY, `check item key must be a non-empty string, got ${describe(item?.key)}`);
     }
+    if (!isWellFormedKey(item.key)) throw malformedKey('check item key', item.key);
     keys.push(item.key);
   }
   return keys;

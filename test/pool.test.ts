@@ -46,7 +46,8 @@ describe('connection pool', () => {
       [{ client, pool: 3 }, /"pool" options must be an object/],
       [{ client, batch: { maxSize: 0 } }, /"batch.maxSize" must be an integer in \[1, 100000\]/],
       [{ client, batch: { maxKeys: 2.5 } }, /"batch.maxKeys" must be an integer/],
-      [{ client, prefix: 1 }, /"prefix" must be a string/],
+      [{ client, prefix: 1 }, /"prefix" must be a well-formed Unicode string/],
+      [{ client, prefix: "p\uD800" }, /"prefix" must be a well-formed Unicode string/],
     ];
     for (const [options, message] of cases) {
       assert.throws(

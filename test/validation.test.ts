@@ -83,8 +83,16 @@ const BAD_KEYS: { key: unknown; mentions: string[] }[] = [
   { key: null, mentions: ['key', 'null'] },
   { key: undefined, mentions: ['key', 'undefined'] },
   { key: { id: 1 }, mentions: ['key', '[object Object]'] },
-  { key: 'x'.repeat(MAX_KEY_LENGTH + 1), mentions: ['key', `length ${MAX_KEY_LENGTH + 1}`, String(MAX_KEY_LENGTH)] },
+  { key: 'x'.repeat(MAX_KEY_LENGTH + 1), mentions: ['key', `length ${MAX_KEY_LENGTH + 1}`, String(MAX_KEY_LENGTH), 'UTF-16 code units'] },
+  // Lone surrogates reach Redis as U+FFFD: different keys would share a bucket there.
+  { key: 'ls:\uD800', mentions: ['key', 'well-formed Unicode', 'U+D800', 'index 3'] },
+  { key: 'ls:\uDBFF', mentions: ['key', 'well-formed Unicode', 'U+DBFF'] },
+  { key: '\uDC00x', mentions: ['key', 'U+DC00', 'index 0'] },
+  { key: 'pair\uD83D\uDE00\uD83D', mentions: ['key', 'U+D83D', 'index 6'] },
 ];
+
+/** Options that are not an object: every method taking options rejects them alike. */
+const BAD_OPTIONS: unknown[] = [null, 5, 'x', [], true];
 
 describe('invalid input is rejected before any Redis call', () => {
   let store: RedisStore;
@@ -166,6 +174,23 @@ describe('invalid input is rejected before any Redis call', () => {
     });
   }
 
+  for (const options of BAD_OPTIONS) {
+    it(`rejects options ${JSON.stringify(options)} in allow() and wait() alike`, async () => {
+      await assert.rejects(limiter.allow('k', OK, options as object), limiterError('ERR_INVALID_OPTION', ['allow options must be an object', JSON.stringify(options) === '[]' ? '[object Array]' : String(options)]));
+      await assert.rejects(limiter.wait('k', OK, options as object), limiterError('ERR_INVALID_OPTION', ['wait options must be an object']));
+      await assertNothingReachedRedis();
+    });
+  }
+
+  it('a well-formed key with astral characters, braces, NUL and newlines is accepted and kept apart from U+FFFD', async () => {
+    const one = perMinute(1);
+    for (const key of ['\uD83D\uDE00', '{tag}\u0000\n', '\uFFFD']) {
+      assert.equal((await limiter.allow(key, one)).allowed, true, key);
+      assert.equal((await limiter.allow(key, one)).allowed, false, key);
+    }
+    assert.equal(await redis.shared.dbsize(), 3);
+  });
+
   it('accepts a key of exactly MAX_KEY_LENGTH characters', async () => {
     assert.equal(MAX_KEY_LENGTH, 1024);
     const result = await limiter.allow('y'.repeat(MAX_KEY_LENGTH), OK);
@@ -238,7 +263,7 @@ describe('constructor options', () => {
     assert.ok(new Limiter({ onStoreError: 'local', failureCooldown: 0 }) instanceof Limiter);
   });
 
-  it('RedisStore', () => {
+  it('RedisStore', async () => {
     const bad = (options: unknown, mentions: string[]): void => {
       assert.throws(() => new RedisStore(options as { client: Redis }), limiterError('ERR_INVALID_OPTION', mentions));
     };
@@ -250,8 +275,11 @@ describe('constructor options', () => {
     bad({ client: redis.shared, now: 5 }, ['now', '5']);
     bad({ client: redis.shared, now: 'server' }, ['now', '"server"']);
     bad('client', ['RedisStore options', '"client"']);
-    assert.equal(new RedisStore({ client: redis.shared }).prefix, 'tollgate:');
-    assert.equal(new RedisStore({ client: redis.shared, prefix: '' }).prefix, '');
+    for (const [options, prefix] of [[{}, 'tollgate:'], [{ prefix: '' }, '']] as const) {
+      const made = new RedisStore({ client: redis.shared, ...options });
+      assert.equal(made.prefix, prefix);
+      await made.close();
+    }
   });
 
   it('MemoryStore', async () => {
@@ -265,5 +293,9 @@ describe('constructor options', () => {
     bad({ now: 'process' }, ['now', '"process"']);
     const clocked = new Limiter({ store: new MemoryStore({ now: () => 1.5 }) });
     await assert.rejects(clocked.allow('k', OK), limiterError('ERR_INVALID_CLOCK', ['now()', '1.5']));
+    // The in-process store refuses lone surrogates too, so both stores keep the same buckets.
+    const local = new Limiter({ telemetry: false });
+    await assert.rejects(local.allow('ls:\uD800', perMinute(1)), limiterError('ERR_INVALID_KEY', ['well-formed Unicode']));
+    await assert.rejects(local.allow('k', OK, null as unknown as object), limiterError('ERR_INVALID_OPTION', ['allow options', 'null']));
   });
 });

@@ -4,7 +4,8 @@
  * flushed, failover, new node). Any other error is surfaced, never replayed.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { ErrorCodes, LimiterError } from './errors.js';
+import { LUA_SOURCES } from './lua-sources.js';
 
 /** The two commands a script runner needs; ioredis `Redis`, `Cluster` and pipelines fit. */
 export interface ScriptClient {
@@ -32,9 +33,11 @@ export class Script {
     this.sha = createHash('sha1').update(source).digest('hex');
   }
 
-  /** Loads a script from the package's `lua/` folder. */
+  /** The script of one `lua/` file (embedded in the built package, read from the folder in the repository). */
   static fromFile(name: string): Script {
-    return new Script(readFileSync(new URL(`../lua/${name}`, import.meta.url), 'utf8'));
+    const source = LUA_SOURCES[name];
+    if (source === undefined) throw new LimiterError(ErrorCodes.INVALID_OPTION, `Lua script ${JSON.stringify(name)} is not in lua/ (have: ${Object.keys(LUA_SOURCES).join(', ')})`);
+    return new Script(source);
   }
 
   /** Runs the script: EVALSHA first; EVAL once if and only if the reply is NOSCRIPT. */

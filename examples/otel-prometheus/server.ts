@@ -2,12 +2,12 @@
  * Example: an Express app rate limited by tollgate, whose OpenTelemetry
  * metrics are served to Prometheus at http://127.0.0.1:9464/metrics.
  *
- *   npm install && npm start           (in-process store)
- *   REDIS_URL=redis://127.0.0.1:PORT npm start   (RedisStore)
+ *   npx tsx examples/otel-prometheus/server.ts           (in-process store)
+ *   REDIS_URL=redis://127.0.0.1:PORT npx tsx examples/otel-prometheus/server.ts
  *
  * Then request http://127.0.0.1:3000/ a few times and scrape the metrics.
- * Only this folder depends on the OpenTelemetry SDK; tollgate itself needs
- * nothing but @opentelemetry/api.
+ * The OpenTelemetry SDK is a development dependency of this repository only;
+ * tollgate itself needs nothing but @opentelemetry/api.
  */
 import { metrics } from '@opentelemetry/api';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';

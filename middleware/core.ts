@@ -1,18 +1,20 @@
 /**
  * The framework-neutral rate-limit engine behind the Express middleware and
- * the Fastify plugin: guards against counting a request twice, applies
- * skip/allowList, resolves the policy (cached), builds namespaced keys,
- * asks the Limiter (all-or-nothing for several limits), and turns the
- * result into headers, `req.rateLimit`, a block/pass decision and metrics.
+ * the Fastify plugin: guards against the same limiter counting a request
+ * twice, applies skip/allowList, resolves the policy (cached), builds
+ * namespaced keys, asks the Limiter (all-or-nothing for several limits),
+ * and turns the result into headers, `req.rateLimit`, a block/pass decision
+ * and metrics. Every user function runs at most once per request; whatever
+ * it throws becomes a typed LimiterError (ERR_CALLBACK).
  */
-import { LimiterError } from '../src/errors.js';
+import { type LimiterError, toStoreError } from '../src/errors.js';
 import { isStoreFailure } from '../src/failure.js';
 import type { LimitResult } from '../src/result.js';
+import { callbackError, invoke, isThenable } from './callbacks.js';
 import { type HeaderChoice, type HeaderList, buildHeaders, policyHeaderFor } from './headers.js';
 import { inRanges } from './ip.js';
-import { buildKey } from './namespace.js';
 import type { NormalizedOptions } from './options.js';
-import { type CompiledLimit, type CompiledPolicy, compilePolicy } from './policy.js';
+import { type CompiledLimit, type CompiledPolicy, compilePolicy, storageKey } from './policy.js';
 import { PolicyCache } from './policy-cache.js';
 import { type RateLimitProblem, problemFor } from './problem.js';
 import type { AppliedLimit, PolicyDefinition, RateLimitInfo } from './types.js';
@@ -21,7 +23,7 @@ import type { AppliedLimit, PolicyDefinition, RateLimitInfo } from './types.js';
 export interface Decision {
   /** Attach as `req.rateLimit`. */
   readonly info: RateLimitInfo;
-  /** Headers to set on the response. */
+  /** Headers to set on the response (list fields join an earlier limiter's). */
   readonly headers: HeaderList;
   /** True when the request must be answered with 429 (denied and not in shadow mode). */
   readonly block: boolean;
@@ -35,8 +37,10 @@ export const INFO_PROPERTY = 'rateLimit';
 /** The answer for requests the middleware leaves alone. */
 const PASS: Promise<undefined> = Promise.resolve(undefined);
 
-function isThenable<T>(value: T | Promise<T>): value is Promise<T> {
-  return typeof (value as Promise<T> | null)?.then === 'function';
+/** A key and cost already obtained for a limit (possibly still pending). */
+interface Prepared {
+  readonly key: unknown;
+  readonly cost?: unknown;
 }
 
 /** The per-middleware engine; adapters create one per configured middleware (or route). */
@@ -45,23 +49,24 @@ export class RateLimitCore<Req extends object, Res> {
   readonly options: NormalizedOptions<Req, Res>;
   readonly #guard: symbol;
   readonly #cache: PolicyCache<CompiledPolicy<Req> | null> | undefined;
-  readonly #resolverField: string;
   readonly #headerChoice: HeaderChoice;
 
   /** @param options - already validated options */
   constructor(options: NormalizedOptions<Req, Res>) {
     this.options = options;
-    // Per name, so every middleware sharing a name (and so its buckets) counts a request once.
+    // Per namespace: an unnamed middleware has a namespace of its own, so only the same
+    // instance, or instances sharing an explicit name (and so its buckets), count a request once.
     this.#guard = Symbol.for(`tollgate.rateLimit:${options.namespace}`);
     this.#cache = options.resolver && options.policyKey ? new PolicyCache(options.policyTtl, options.policyCacheSize) : undefined;
-    this.#resolverField = 'policy(req) result';
     this.#headerChoice = { standard: options.standardHeaders, legacy: options.legacyHeaders };
   }
 
   /**
    * Checks a request. Resolves undefined when the request passes untouched
-   * (already counted by this limiter, skipped, allow-listed, no policy, or a
-   * store error under `failOpen`); rejects with the error to pass to the framework.
+   * (already counted by this limiter, skipped, allow-listed, no policy or no
+   * key, or a failure under `failOpen`); otherwise resolves the decision or
+   * rejects with a LimiterError (a store failure, or ERR_CALLBACK for a
+   * throwing user function) for the adapter to answer.
    */
   check(req: Req): Promise<Decision | undefined> {
     const flags = req as Record<symbol, unknown>;
@@ -69,28 +74,51 @@ export class RateLimitCore<Req extends object, Res> {
     flags[this.#guard] = true;
     const o = this.options;
     const policy = o.staticPolicy;
-    // Fast path: a static single-limit policy with synchronous key and cost, no skip rules.
-    if (policy !== undefined && policy.limits.length === 1 && o.skip === undefined && o.allowList.length === 0) {
-      try {
-        const l = policy.limits[0] as CompiledLimit<Req>;
-        const key = l.key(req);
-        const cost = typeof l.cost === 'number' ? l.cost : l.cost(req);
-        if (!isThenable(key) && !isThenable(cost)) {
-          if (key === undefined || key === null || key === '') {
-            o.hooks.onRequest('skipped', policy.name);
-            return PASS;
-          }
-          const applied: AppliedLimit = { name: l.name, key: buildKey(l.shape, String(key)), limit: l.limit, cost };
-          return o.limiter.allow(applied.key, applied.limit, { cost }).then(
-            (result) => this.#decide(req, policy, policy.limits, policy.policyHeader, [applied], result),
-            (error: unknown) => this.#fail(error, policy.name),
-          );
-        }
-      } catch (error) {
-        return Promise.resolve().then(() => this.#fail(error, policy.name));
-      }
+    if (policy === undefined || policy.limits.length !== 1 || o.skip !== undefined || o.allowList.length > 0) {
+      return this.#checkSlow(req);
     }
-    return this.#checkSlow(req);
+    // Fast path: a static single-limit policy, no skip rules; synchronous key and cost answer without an await.
+    const l = policy.limits[0] as CompiledLimit<Req>;
+    let key: unknown;
+    let cost: unknown;
+    try {
+      key = l.key === undefined ? '' : invoke('key', l.key, req);
+      if (isThenable(key)) return this.#applyPrepared(req, policy, { key });
+      if (absent(key) && l.key !== undefined) {
+        o.hooks.onRequest('skipped', policy.name);
+        return PASS;
+      }
+      cost = typeof l.cost === 'number' ? l.cost : invoke('cost', l.cost, req);
+      if (isThenable(cost)) return this.#applyPrepared(req, policy, { key, cost });
+    } catch (error) {
+      return this.#failed(error, policy.name, req);
+    }
+    const applied: AppliedLimit = { name: l.name, key: storageKey(l, String(key)), limit: l.limit, cost: cost as number };
+    return this.#allow(applied).then(
+      (result) => this.#decide(req, policy, policy.limits, policy.policyHeader, [applied], result),
+      (error: unknown) => this.#failed(error, policy.name, req),
+    );
+  }
+
+  /** The default 429 body for a decision. */
+  problem(decision: Decision): RateLimitProblem {
+    return problemFor(this.options.problemType, decision.limits, decision.info);
+  }
+
+  #allow(applied: AppliedLimit): Promise<LimitResult> {
+    try {
+      return this.options.limiter.allow(applied.key, applied.limit, { cost: applied.cost });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  async #applyPrepared(req: Req, policy: CompiledPolicy<Req>, first: Prepared): Promise<Decision | undefined> {
+    try {
+      return await this.#apply(req, policy, first);
+    } catch (error) {
+      return this.#failed(error, policy.name, req);
+    }
   }
 
   async #checkSlow(req: Req): Promise<Decision | undefined> {
@@ -107,23 +135,30 @@ export class RateLimitCore<Req extends object, Res> {
         return undefined;
       }
       policyName = policy.name;
-      return await this.#apply(req, policy);
+      return await this.#apply(req, policy, undefined);
     } catch (error) {
-      return this.#fail(error, policyName);
+      return this.#failed(error, policyName, req);
     }
   }
 
-  /** Records an error; swallows a store failure under `failOpen`, rethrows anything else. */
-  #fail(error: unknown, policyName: string): undefined {
+  /**
+   * Records a failed check and reports it to `onError`; resolves undefined
+   * (the request passes) under `failOpen`, else rejects with the typed error.
+   */
+  #failed(error: unknown, policyName: string, req: Req): Promise<undefined> {
     const o = this.options;
+    const typed: LimiterError = toStoreError(error);
     o.hooks.onRequest('error', policyName);
-    if (o.failOpen && error instanceof LimiterError && isStoreFailure(error)) return undefined;
-    throw error;
-  }
-
-  /** The default 429 body for a decision. */
-  problem(decision: Decision): RateLimitProblem {
-    return problemFor(this.options.problemType, decision.limits, decision.info);
+    if (o.onError !== undefined) {
+      try {
+        const reported = o.onError(typed, req);
+        if (isThenable(reported)) reported.then(undefined, () => undefined);
+      } catch (hookError) {
+        return Promise.reject(callbackError('onError', hookError));
+      }
+    }
+    if (o.failOpen && (isStoreFailure(typed) || typed.code === 'ERR_CALLBACK')) return PASS;
+    return Promise.reject(typed);
   }
 
   async #skipped(req: Req): Promise<boolean> {
@@ -133,44 +168,62 @@ export class RateLimitCore<Req extends object, Res> {
       if (typeof ip === 'string' && inRanges(ip, o.allowList)) return true;
     }
     if (o.skip === undefined) return false;
-    const skip = o.skip(req);
-    return isThenable(skip) ? (await skip) === true : skip === true;
+    const skip = invoke('skip', o.skip, req);
+    return (isThenable(skip) ? await skip : skip) === true;
   }
 
   #resolve(req: Req): CompiledPolicy<Req> | null | Promise<CompiledPolicy<Req> | null> {
     const o = this.options;
     const resolver = o.resolver as NonNullable<typeof o.resolver>;
     const load = (): CompiledPolicy<Req> | null | Promise<CompiledPolicy<Req> | null> => {
-      const defined = resolver(req);
+      const defined = invoke('policy', resolver, req);
       return isThenable(defined) ? defined.then((d) => this.#compile(d)) : this.#compile(defined);
     };
-    const cacheKey = this.#cache ? o.policyKey?.(req) : undefined;
-    if (this.#cache === undefined || cacheKey === undefined || cacheKey === null) return load();
+    if (this.#cache === undefined || o.policyKey === undefined) return load();
+    const cacheKey = invoke('policyKey', o.policyKey, req);
+    if (cacheKey === undefined || cacheKey === null) return load();
     return this.#cache.get(String(cacheKey), load);
   }
 
   #compile(definition: PolicyDefinition<Req> | undefined | null): CompiledPolicy<Req> | null {
     if (definition === undefined || definition === null) return null;
     const o = this.options;
-    return compilePolicy(definition, { name: o.name, namespace: o.namespace, key: o.key, cost: o.cost }, this.#resolverField);
+    return compilePolicy(
+      definition,
+      { name: o.name, namespace: o.namespace, key: o.key, keyGiven: o.keyGiven, cost: o.cost, format: o.headerFormat },
+      'policy(req) result',
+    );
   }
 
-  async #apply(req: Req, policy: CompiledPolicy<Req>): Promise<Decision | undefined> {
+  /**
+   * Applies a policy: obtains each limit's key (and, when present, its cost),
+   * calling every distinct user function once, then checks the applied
+   * limits all-or-nothing. `first` carries what the fast path already obtained for limit 0.
+   */
+  async #apply(req: Req, policy: CompiledPolicy<Req>, first: Prepared | undefined): Promise<Decision | undefined> {
     const o = this.options;
     const applied: AppliedLimit[] = [];
+    const calls = new Map<unknown, unknown>();
+    const once = (option: string, fn: (r: Req) => unknown): unknown => {
+      if (calls.has(fn)) return calls.get(fn);
+      const value = invoke(option, fn, req);
+      calls.set(fn, value);
+      return value;
+    };
     let used: CompiledLimit<Req>[] | undefined;
     for (let i = 0; i < policy.limits.length; i += 1) {
       const l = policy.limits[i] as CompiledLimit<Req>;
-      const k = l.key(req);
-      const key = isThenable(k) ? await k : k;
-      const c = typeof l.cost === 'number' ? l.cost : l.cost(req);
-      const cost = isThenable(c) ? await c : c;
-      if (key === undefined || key === null || key === '') {
+      const given = i === 0 ? first : undefined;
+      let key: unknown = given !== undefined ? given.key : l.key === undefined ? '' : once('key', l.key);
+      if (isThenable(key)) key = await key;
+      if (l.key !== undefined && absent(key)) {
         used ??= policy.limits.slice(0, i);
         continue;
       }
+      let cost: unknown = given?.cost !== undefined ? given.cost : typeof l.cost === 'number' ? l.cost : once('cost', l.cost);
+      if (isThenable(cost)) cost = await cost;
       used?.push(l);
-      applied.push({ name: l.name, key: buildKey(l.shape, String(key)), limit: l.limit, cost });
+      applied.push({ name: l.name, key: storageKey(l, String(key)), limit: l.limit, cost: cost as number });
     }
     const limits = used ?? policy.limits;
     if (applied.length === 0) {
@@ -179,7 +232,8 @@ export class RateLimitCore<Req extends object, Res> {
     }
     const single = applied.length === 1 ? (applied[0] as AppliedLimit) : undefined;
     const result = single ? await o.limiter.allow(single.key, single.limit, { cost: single.cost }) : await o.limiter.allowAll(applied);
-    return this.#decide(req, policy, limits, used === undefined ? policy.policyHeader : policyHeaderFor(limits), applied, result);
+    const header = used === undefined ? policy.policyHeader : policyHeaderFor(limits, o.headerFormat);
+    return this.#decide(req, policy, limits, header, applied, result);
   }
 
   /** Turns a limiter result into the decision: attaches `req.rateLimit`, builds headers, records the metric. */
@@ -199,4 +253,9 @@ export class RateLimitCore<Req extends object, Res> {
     o.hooks.onRequest(result.allowed ? 'allowed' : o.shadow ? 'shadow_denied' : 'denied', policy.name);
     return { info, headers, block, limits: limits as readonly CompiledLimit<unknown>[] };
   }
+}
+
+/** A key that means "this limit does not apply": undefined, null or the empty string. */
+function absent(key: unknown): boolean {
+  return key === undefined || key === null || key === '';
 }

@@ -3,8 +3,9 @@
  * fastify-plugin so it applies app-wide. Register it once, before the routes:
  * every route is limited by the plugin options (unless `global: false`), a
  * route's `config.rateLimit` object replaces them for that route (with its
- * own buckets), and `config.rateLimit: false` exempts it. The check runs in
- * the `onRequest` hook unless `hook` names a later one.
+ * own buckets), and `config.rateLimit: false` exempts it; requests matching
+ * no route are limited by the plugin options too (unless `notFound: false`).
+ * The check runs in the `onRequest` hook unless `hook` names a later one.
  */
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
@@ -13,11 +14,15 @@ import { ErrorCodes, LimiterError, describe } from '../src/errors.js';
 import { Limiter } from '../src/limiter.js';
 import { enumOption, objectOption } from '../src/options.js';
 import type { Store } from '../src/store.js';
+import { callbackError, isThenable } from './callbacks.js';
 import { RateLimitCore } from './core.js';
+import { failureResponse } from './failure-response.js';
+import { type HeaderList, mergedValue } from './headers.js';
 import { normalizeOptions } from './options.js';
 import { PROBLEM_CONTENT_TYPE } from './problem.js';
 import { isSfStringSafe } from './structured-fields.js';
-import type { RateLimitInfo, RateLimitOptions } from './types.js';
+import type { RateLimitInfo, RateLimitOptions, TollgateWarning, WarningHandler } from './types.js';
+import { permissiveTrustProxy, usesClientIp } from './warnings.js';
 
 /** Hooks the check can run in. */
 export type RateLimitHook = 'onRequest' | 'preParsing' | 'preValidation' | 'preHandler';
@@ -28,6 +33,12 @@ export interface FastifyRateLimitOptions extends RateLimitOptions<FastifyRequest
   readonly hook?: RateLimitHook;
   /** Limit every route (true) or only routes with a `config.rateLimit` object (false). Default true. */
   readonly global?: boolean;
+  /**
+   * Also limit requests that match no route (the not-found handler) with the
+   * plugin's policy, as scanning random URLs is what limits are for. Default
+   * true when `global`; false leaves 404s unlimited.
+   */
+  readonly notFound?: boolean;
 }
 
 /** A route's `config.rateLimit`: options that replace the plugin's for this route. */
@@ -54,31 +65,50 @@ const POLICY_OPTIONS = ['limit', 'limits', 'policy'] as const;
 type Core = RateLimitCore<FastifyRequest, FastifyReply>;
 type Done = (error?: Error) => void;
 
+function setHeaders(reply: FastifyReply, headers: HeaderList): void {
+  for (const entry of headers) reply.header(entry[0], mergedValue(entry, reply.getHeader(entry[0])));
+}
+
 function run(core: Core, request: FastifyRequest, reply: FastifyReply, done: Done): void {
   core.check(request).then(
     (decision) => {
       if (decision === undefined) return done();
-      for (const [name, value] of decision.headers) reply.header(name, value);
+      setHeaders(reply, decision.headers);
       if (!decision.block) return done();
       const { handler } = core.options;
       if (handler !== undefined) {
-        Promise.resolve()
-          .then(() => handler(request, reply, decision.info))
-          .catch((error: unknown) => reply.send(error));
+        let handled: unknown;
+        try {
+          handled = handler(request, reply, decision.info);
+        } catch (error) {
+          return done(callbackError('handler', error));
+        }
+        if (isThenable(handled)) handled.then(undefined, (error: unknown) => reply.send(callbackError('handler', error)));
         return;
       }
       reply.code(429).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(core.problem(decision)));
     },
-    (error: Error) => done(error),
+    (error: Error) => {
+      const answer = failureResponse(error);
+      if (answer === undefined || reply.sent) return done(error);
+      reply.code(answer.status);
+      for (const [name, value] of answer.headers) reply.header(name, value);
+      reply.send(answer.body);
+    },
   );
 }
 
-function hookFor(core: Core, hook: RateLimitHook): unknown {
+function hookFor(core: Core, hook: RateLimitHook, only404 = false): unknown {
   if (hook === 'preParsing') {
-    return (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: Error | null, payload?: unknown) => void) =>
+    return (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: Error | null, payload?: unknown) => void) => {
+      if (only404 && !request.is404) return done(null, payload);
       run(core, request, reply, (error) => (error ? done(error) : done(null, payload)));
+    };
   }
-  return (request: FastifyRequest, reply: FastifyReply, done: Done) => run(core, request, reply, done);
+  return (request: FastifyRequest, reply: FastifyReply, done: Done) => {
+    if (only404 && !request.is404) return done();
+    run(core, request, reply, done);
+  };
 }
 
 /** Default name of a route with its own config: distinct per route, so its buckets are its own. */
@@ -89,6 +119,16 @@ function routeName(base: string, route: RouteOptions): string {
   const name = `${base}@${method} ${route.url}`;
   if (name.length <= 128 && isSfStringSafe(name)) return name;
   return `${base}@${createHash('sha256').update(`${method} ${route.url}`).digest('base64url').slice(0, 22)}`;
+}
+
+/** True when the server was created with `trustProxy: true` (read from Fastify's options; false when they can't be read). */
+function trustsEveryProxy(fastify: FastifyInstance): boolean {
+  let symbol: symbol | undefined;
+  for (let o: object | null = fastify; o !== null && symbol === undefined; o = Object.getPrototypeOf(o) as object | null) {
+    symbol = Object.getOwnPropertySymbols(o).find((s) => s.description === 'fastify.options');
+  }
+  const options = symbol === undefined ? undefined : (fastify as unknown as Record<symbol, { trustProxy?: unknown } | undefined>)[symbol];
+  return options?.trustProxy === true;
 }
 
 function limiterOf(o: Record<string, unknown>): Limiter {
@@ -112,8 +152,16 @@ function setup(fastify: FastifyInstance, options: FastifyRateLimitOptions): void
     throw new LimiterError(ErrorCodes.INVALID_OPTION, `${OWNER} option "global" must be a boolean, got ${describe(o.global)}`);
   }
   const global = o.global !== false;
+  if (o.notFound !== undefined && typeof o.notFound !== 'boolean') {
+    throw new LimiterError(ErrorCodes.INVALID_OPTION, `${OWNER} option "notFound" must be a boolean, got ${describe(o.notFound)}`);
+  }
+  const notFound = global && o.notFound !== false;
   delete o.hook;
   delete o.global;
+  delete o.notFound;
+  // Without an onError of the user's, a failed check is logged through the request's logger (the body stays generic).
+  if (o.onError === undefined) o.onError = (error: LimiterError, request: FastifyRequest) => request.log.error({ err: error }, 'tollgate: rate-limit check failed');
+  const warn = (o.onWarning as WarningHandler | undefined) ?? ((w: TollgateWarning) => fastify.log.warn({ code: w.code }, w.message));
   const hasPolicy = POLICY_OPTIONS.some((k) => o[k] !== undefined);
   // Validate everything now (with a placeholder policy when routes bring their own); every route shares the limiter.
   const applies = global || hasPolicy;
@@ -121,6 +169,10 @@ function setup(fastify: FastifyInstance, options: FastifyRateLimitOptions): void
   const shared: Record<string, unknown> = { ...o, limiter: normalized.limiter };
   delete shared.store;
   const globalCore = applies ? new RateLimitCore(normalized) : undefined;
+  if (globalCore !== undefined && usesClientIp(globalCore.options) && trustsEveryProxy(fastify)) {
+    warn(permissiveTrustProxy('Fastify({ trustProxy: true })', "the proxies' addresses or CIDR ranges, e.g. trustProxy: ['127.0.0.1', '10.0.0.0/8']"));
+  }
+  if (notFound && globalCore !== undefined) fastify.addHook(hook as 'onRequest', hookFor(globalCore, hook, true) as never);
 
   if (!fastify.hasRequestDecorator('rateLimit')) fastify.decorateRequest('rateLimit', null);
   fastify.addHook('onRoute', (route) => {
@@ -157,3 +209,4 @@ export { ipKey, headerKey } from './keys.js';
 export type { IpKeyOptions, HeaderKeyOptions, KeyedRequest } from './keys.js';
 export type * from './types.js';
 export type { RateLimitProblem, ViolatedPolicy } from './problem.js';
+export { QUOTA_EXCEEDED_TYPE } from './problem.js';

@@ -1,20 +1,31 @@
 /**
  * Response headers for a checked request (SPEC section 11): the standard
- * `RateLimit-Policy` and `RateLimit` fields of
- * draft-ietf-httpapi-ratelimit-headers-10 (one list item per limit), the
- * optional legacy `X-RateLimit-*` fields, and `Retry-After` on denial.
+ * rate-limit fields in the format chosen by `standardHeaders` (draft-10 by
+ * default; draft-8 and draft-7 for clients written against older drafts),
+ * the optional legacy `X-RateLimit-*` fields, and `Retry-After` on denial.
+ * List-valued fields are appended to what an earlier limiter set on the
+ * same response, so every applied policy is listed.
  */
 import type { ItemResult, LimitResult } from '../src/result.js';
 import type { CompiledLimit } from './policy.js';
 import { clampInteger, serializeString } from './structured-fields.js';
 
-/** Header name/value pairs, in the order they are set. */
-export type HeaderList = [name: string, value: string][];
+/** The standard header formats: `draft-10` (default), `draft-8`, `draft-7`, or `false` for none. */
+export type StandardHeaders = 'draft-10' | 'draft-8' | 'draft-7' | false;
+
+/** The accepted values of `standardHeaders` (`true` means `draft-10`). */
+export const STANDARD_HEADER_FORMATS: readonly Exclude<StandardHeaders, false>[] = ['draft-10', 'draft-8', 'draft-7'];
+
+/** One header to set: name, value, and whether it is a list that joins an earlier limiter's value. */
+export type HeaderEntry = [name: string, value: string, list: boolean];
+
+/** Header entries, in the order they are set. */
+export type HeaderList = HeaderEntry[];
 
 /** Which header families to send. */
 export interface HeaderChoice {
-  /** `RateLimit-Policy` and `RateLimit`. */
-  readonly standard: boolean;
+  /** Format of the standard fields, or false. */
+  readonly standard: StandardHeaders;
   /** `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset`. */
   readonly legacy: boolean;
 }
@@ -29,15 +40,55 @@ export function itemResults(result: LimitResult): readonly (ItemResult | LimitRe
   return result.items ?? [result];
 }
 
-/** The `RateLimit-Policy` value for a subset of a policy's limits. */
-export function policyHeaderFor<Req>(limits: readonly CompiledLimit<Req>[]): string {
+/**
+ * Seconds until `remaining` grows by at least one unit (draft-10's `t`),
+ * rounded up; 0 when the bucket is full. For GCRA the next unit returns when
+ * the bucket's fill time drops to (burst - remaining - 1) emission intervals.
+ * `resetAfter` is rounded up to the ms, so this errs late by under 1 ms, never early.
+ */
+export function secondsUntilMore(limit: CompiledLimit<unknown>, item: ItemResult | LimitResult): number {
+  if (item.resetAfter <= 0 || item.remaining >= limit.quota) return 0;
+  const waitUs = item.resetAfter * 1000 - (limit.quota - item.remaining - 1) * limit.interval;
+  return waitUs <= 0 ? 0 : clampInteger(Math.ceil(waitUs / 1_000_000));
+}
+
+/** The `RateLimit-Policy` value for a subset of a policy's limits, in the given format. */
+export function policyHeaderFor<Req>(limits: readonly CompiledLimit<Req>[], format: Exclude<StandardHeaders, false> = 'draft-10'): string {
+  if (format === 'draft-7') return limits.map((l) => `${l.quota};w=${l.window}`).join(', ');
   return limits.map((l) => `${serializeString(l.name)};q=${l.quota};w=${l.window}`).join(', ');
+}
+
+function standardFields<Req>(limits: readonly CompiledLimit<Req>[], policyHeader: string, result: LimitResult, format: Exclude<StandardHeaders, false>, headers: HeaderList): void {
+  const items = itemResults(result);
+  if (format === 'draft-7') {
+    // One dictionary for the limit closest to denying (draft-7 has no per-policy state); `reset` = seconds until full.
+    const head = headline(limits, result);
+    headers.push(['RateLimit-Policy', policyHeader, true]);
+    headers.push(['RateLimit', `limit=${head.quota}, remaining=${clampInteger(result.remaining)}, reset=${clampInteger(seconds(result.resetAfter))}`, false]);
+    return;
+  }
+  let state = '';
+  for (let i = 0; i < limits.length; i += 1) {
+    const limit = limits[i] as CompiledLimit<Req>;
+    const item = items[i] ?? result;
+    // draft-10: `t` is the time until more quota; draft-8 defined it as the time until the quota resets (full).
+    const t = format === 'draft-10' ? secondsUntilMore(limit as CompiledLimit<unknown>, item) : clampInteger(seconds(item.resetAfter));
+    if (i > 0) state += ', ';
+    state += `${limit.stateStart}${clampInteger(item.remaining)};t=${t}`;
+  }
+  headers.push(['RateLimit-Policy', policyHeader, true], ['RateLimit', state, true]);
+}
+
+function headline<Req>(limits: readonly CompiledLimit<Req>[], result: LimitResult): CompiledLimit<Req> {
+  let head = limits[0] as CompiledLimit<Req>;
+  for (const l of limits) if (l.limit === result.limit) head = l;
+  return head;
 }
 
 /**
  * Builds the rate-limit headers. `policyHeader` is the precomputed
- * `RateLimit-Policy` value for exactly `limits`; `retry` adds `Retry-After`
- * (omitted when the request can never pass).
+ * `RateLimit-Policy` value for exactly `limits` in the chosen format;
+ * `retry` adds `Retry-After` (omitted when the request can never pass).
  */
 export function buildHeaders<Req>(
   limits: readonly CompiledLimit<Req>[],
@@ -47,25 +98,22 @@ export function buildHeaders<Req>(
   retry: boolean,
 ): HeaderList {
   const headers: HeaderList = [];
-  if (choice.standard) {
-    const items = itemResults(result);
-    let state = '';
-    for (let i = 0; i < limits.length; i += 1) {
-      const item = items[i] ?? result;
-      if (i > 0) state += ', ';
-      state += `${(limits[i] as CompiledLimit<Req>).stateStart}${clampInteger(item.remaining)};t=${clampInteger(seconds(item.resetAfter))}`;
-    }
-    headers.push(['RateLimit-Policy', policyHeader], ['RateLimit', state]);
-  }
+  if (choice.standard !== false) standardFields(limits, policyHeader, result, choice.standard, headers);
   if (choice.legacy) {
-    let head = limits[0] as CompiledLimit<Req>;
-    for (const l of limits) if (l.limit === result.limit) head = l;
+    const head = headline(limits, result);
     headers.push(
-      ['X-RateLimit-Limit', String(head.quota)],
-      ['X-RateLimit-Remaining', String(clampInteger(result.remaining))],
-      ['X-RateLimit-Reset', String(clampInteger(seconds(result.resetAfter)))],
+      ['X-RateLimit-Limit', String(head.quota), false],
+      ['X-RateLimit-Remaining', String(clampInteger(result.remaining)), false],
+      ['X-RateLimit-Reset', String(clampInteger(seconds(result.resetAfter))), false],
     );
   }
-  if (retry && result.retryAfter !== Infinity) headers.push(['Retry-After', String(seconds(result.retryAfter))]);
+  if (retry && result.retryAfter !== Infinity) headers.push(['Retry-After', String(seconds(result.retryAfter)), false]);
   return headers;
+}
+
+/** The value to set for a header entry, given what an earlier limiter already set (lists are joined). */
+export function mergedValue(entry: HeaderEntry, previous: unknown): string {
+  if (!entry[2] || previous === undefined || previous === null || previous === '') return entry[1];
+  const before = Array.isArray(previous) ? previous.join(', ') : String(previous);
+  return `${before}, ${entry[1]}`;
 }

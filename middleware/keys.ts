@@ -16,6 +16,19 @@ export interface KeyedRequest {
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
 }
 
+const CLIENT_IP = Symbol('tollgate.readsClientIp');
+
+/** Marks a key function as keying by the client IP (for the permissive trust-proxy warning). */
+function markClientIp<F extends object>(fn: F): F {
+  (fn as Record<symbol, unknown>)[CLIENT_IP] = true;
+  return fn;
+}
+
+/** True when `fn` was built by {@link ipKey} (or {@link headerKey} with an IP fallback): its buckets follow `req.ip`. */
+export function readsClientIp(fn: unknown): boolean {
+  return typeof fn === 'function' && (fn as unknown as Record<symbol, unknown>)[CLIENT_IP] === true;
+}
+
 /** Options of {@link ipKey}. */
 export interface IpKeyOptions {
   /** IPv6 addresses sharing this many leading bits share a key. Default 64. */
@@ -33,15 +46,19 @@ export function ipKey(options?: IpKeyOptions): KeyFunction<KeyedRequest> {
   const o = objectOption('ipKey', options);
   const v6 = integerOption('ipKey', 'ipv6Subnet', o.ipv6Subnet, 64, 1, 128);
   const v4 = integerOption('ipKey', 'ipv4Subnet', o.ipv4Subnet, 32, 1, 32);
-  return (req) => {
+  return markClientIp((req: KeyedRequest) => {
     const ip = req.ip;
     return typeof ip === 'string' && ip.length > 0 ? groupIp(ip, v6, v4) : 'unknown';
-  };
+  });
 }
 
 /** Options of {@link headerKey}. */
 export interface HeaderKeyOptions<Req> {
-  /** Key used when the header is absent or empty; `null` leaves such requests unlimited. Default: `ipKey()`. */
+  /**
+   * Key used when the header is absent or empty. Default: `ipKey()`, so a
+   * request without the header is limited by its client IP; `null` leaves
+   * such requests unlimited by this limit.
+   */
   readonly fallback?: KeyFunction<Req> | null;
 }
 
@@ -63,10 +80,11 @@ export function headerKey<Req extends KeyedRequest>(header: string, options?: He
   }
   const name = header.toLowerCase();
   const prefix = `${name}=`;
-  return (req) => {
+  const key: KeyFunction<Req> = (req) => {
     const raw = req.headers[name];
     const value = Array.isArray(raw) ? raw[0] : raw;
     if (value !== undefined && value.length > 0) return prefix + value;
     return fallback === null ? undefined : fallback(req);
   };
+  return readsClientIp(fallback) ? markClientIp(key) : key;
 }

@@ -66,3 +66,12 @@ export function buildKey(shape: KeyShape, key: string): string {
   if (full.length <= MAX_KEY_LENGTH) return full;
   return `${shape.prefix}#${createHash('sha256').update(key).digest('base64url')}${shape.suffix}`;
 }
+
+/**
+ * The one storage key of a scope-wide limit (a scoped policy without a key:
+ * one bucket for the whole scope): the scoped shape without its key segment,
+ * so it can never equal a per-key storage key of the same limit.
+ */
+export function scopeWideKey(shape: KeyShape): string {
+  return shape.prefix.slice(0, -1) + shape.suffix;
+}

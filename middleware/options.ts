@@ -10,16 +10,18 @@ import type { Store } from '../src/store.js';
 import type { MeterProvider } from '@opentelemetry/api';
 import { type HttpHooks, noopHttpHooks } from '../src/telemetry/hooks.js';
 import { createHttpHooks } from '../src/telemetry/http.js';
+import { STANDARD_HEADER_FORMATS, type StandardHeaders } from './headers.js';
+import { nextDefaultName } from './instance-name.js';
 import { type IpRange, parseRange } from './ip.js';
 import { ipKey } from './keys.js';
 import { type CompiledPolicy, checkCostOption, checkKeyOption, checkName, compilePolicy } from './policy.js';
-import type { CostFunction, DenyHandler, KeyFunction, MaybePromise, PolicyDefinition, PolicyResolver, RateLimitOptions } from './types.js';
+import type { CostFunction, DenyHandler, KeyFunction, MaybePromise, PolicyDefinition, PolicyResolver, RateLimitOptions, WarningHandler } from './types.js';
 
 /** The option names every adapter accepts. */
 export const COMMON_OPTIONS = [
   'limiter', 'store', 'name', 'limit', 'limits', 'policy', 'policyKey', 'policyTtl', 'policyCacheSize', 'key', 'cost',
   'standardHeaders', 'legacyHeaders', 'shadow', 'skip', 'allowList', 'failOpen', 'handler', 'problemType', 'hooks',
-  'meterProvider', 'telemetry',
+  'meterProvider', 'telemetry', 'onError', 'onWarning',
 ] as const;
 
 /** Options after validation, with defaults applied. */
@@ -42,10 +44,14 @@ export interface NormalizedOptions<Req, Res> {
   readonly policyCacheSize: number;
   /** Default key function. */
   readonly key: KeyFunction<Req>;
+  /** True when the `key` option was given (else `key` is the default `ipKey()`). */
+  readonly keyGiven: boolean;
   /** Default cost. */
   readonly cost: CostFunction<Req> | number;
-  /** Send the standard headers. */
-  readonly standardHeaders: boolean;
+  /** Format of the standard headers, or false for none. */
+  readonly standardHeaders: StandardHeaders;
+  /** The format used to precompute `RateLimit-Policy` (draft-10 when standard headers are off). */
+  readonly headerFormat: Exclude<StandardHeaders, false>;
   /** Send the legacy headers. */
   readonly legacyHeaders: boolean;
   /** Never block. */
@@ -54,8 +60,12 @@ export interface NormalizedOptions<Req, Res> {
   readonly skip: ((req: Req) => MaybePromise<boolean>) | undefined;
   /** Parsed allow list (empty: none). */
   readonly allowList: readonly IpRange[];
-  /** Allow on store errors. */
+  /** Let the request through when the check fails (store failure or a throwing user function). */
   readonly failOpen: boolean;
+  /** Called once per request whose check failed. */
+  readonly onError: ((error: LimiterError, req: Req) => unknown) | undefined;
+  /** Receives configuration warnings (each at most once per middleware). */
+  readonly onWarning: WarningHandler | undefined;
   /** Custom 429 handler. */
   readonly handler: DenyHandler<Req, Res> | undefined;
   /** Problem type URI. */
@@ -72,6 +82,13 @@ function booleanOption(owner: string, name: string, value: unknown, fallback: bo
   if (value === undefined) return fallback;
   if (typeof value !== 'boolean') throw invalid(owner, name, value, 'a boolean');
   return value;
+}
+
+function standardHeadersOption(owner: string, value: unknown): StandardHeaders {
+  if (value === undefined || value === true) return 'draft-10';
+  if (value === false) return false;
+  if (typeof value === 'string' && (STANDARD_HEADER_FORMATS as readonly string[]).includes(value)) return value as StandardHeaders;
+  throw invalid(owner, 'standardHeaders', value, `one of ${STANDARD_HEADER_FORMATS.map((f) => `"${f}"`).join(', ')}, true (= "draft-10") or false`);
 }
 
 function functionOption<F>(owner: string, name: string, value: unknown): F | undefined {
@@ -118,7 +135,8 @@ function hooksOption(owner: string, o: Record<string, unknown>): HttpHooks {
 /**
  * Validates `options` for adapter `owner`. `extra` lists adapter-specific
  * option names that are allowed (and validated by the adapter); `namespace`
- * overrides the key namespace (default: the name).
+ * overrides the key namespace (default: the name; an unnamed middleware
+ * without a namespace gets a name of its own).
  */
 export function normalizeOptions<Req, Res>(
   owner: string,
@@ -133,7 +151,13 @@ export function normalizeOptions<Req, Res>(
     }
   }
   const name = o.name === undefined ? 'default' : checkName(o.name, `${owner} option "name"`);
-  const key = checkKeyOption<Req>(o.key, `${owner} option "key"`) ?? (ipKey() as KeyFunction<Req>);
+  // An unnamed middleware gets a key namespace of its own ("default", then "default-2", ... in creation
+  // order), so two distinct middlewares never share buckets or the double-count guard by accident.
+  const keyNamespace = namespace ?? (o.name === undefined ? nextDefaultName() : name);
+  const givenKey = checkKeyOption<Req>(o.key, `${owner} option "key"`);
+  const key = givenKey ?? (ipKey() as KeyFunction<Req>);
+  const standardHeaders = standardHeadersOption(owner, o.standardHeaders);
+  const headerFormat = standardHeaders === false ? 'draft-10' : standardHeaders;
   const cost = checkCostOption<Req>(o.cost, `${owner} option "cost"`) ?? 1;
   const given = (['limit', 'limits', 'policy'] as const).filter((k) => o[k] !== undefined);
   if (given.length !== 1) {
@@ -145,7 +169,11 @@ export function normalizeOptions<Req, Res>(
   const resolver = functionOption<PolicyResolver<Req>>(owner, 'policy', o.policy);
   const staticPolicy =
     resolver === undefined
-      ? compilePolicy({ limit: o.limit, limits: o.limits } as PolicyDefinition<Req>, { name, namespace: namespace ?? name, key, cost }, `${owner} options`)
+      ? compilePolicy(
+          { limit: o.limit, limits: o.limits } as PolicyDefinition<Req>,
+          { name, namespace: keyNamespace, key, keyGiven: givenKey !== undefined, cost, format: headerFormat },
+          `${owner} options`,
+        )
       : undefined;
   const allowList = o.allowList;
   if (allowList !== undefined && !Array.isArray(allowList)) throw invalid(owner, 'allowList', allowList, 'an array of IP addresses or CIDR ranges');
@@ -154,20 +182,24 @@ export function normalizeOptions<Req, Res>(
   return {
     limiter: limiterOption(owner, o),
     name,
-    namespace: namespace ?? name,
+    namespace: keyNamespace,
     staticPolicy,
     resolver,
     policyKey: functionOption(owner, 'policyKey', o.policyKey),
     policyTtl: integerOption(owner, 'policyTtl', o.policyTtl, 10_000, 0),
     policyCacheSize: integerOption(owner, 'policyCacheSize', o.policyCacheSize, 10_000, 1),
     key,
+    keyGiven: givenKey !== undefined,
     cost,
-    standardHeaders: booleanOption(owner, 'standardHeaders', o.standardHeaders, true),
+    standardHeaders,
+    headerFormat,
     legacyHeaders: booleanOption(owner, 'legacyHeaders', o.legacyHeaders, false),
     shadow: booleanOption(owner, 'shadow', o.shadow, false),
     skip: functionOption(owner, 'skip', o.skip),
     allowList: ((allowList as unknown[] | undefined) ?? []).map((r, i) => parseRange(r, `${owner} option "allowList[${i}]"`)),
     failOpen: booleanOption(owner, 'failOpen', o.failOpen, false),
+    onError: functionOption(owner, 'onError', o.onError),
+    onWarning: functionOption(owner, 'onWarning', o.onWarning),
     handler: functionOption(owner, 'handler', o.handler),
     problemType,
     hooks: hooksOption(owner, o),

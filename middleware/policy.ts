@@ -5,10 +5,10 @@
  * the `RateLimit-Policy` and `RateLimit` headers.
  */
 import { ErrorCodes, LimiterError, describe } from '../src/errors.js';
-import { ceilDiv } from '../src/intmath.js';
 import { type Limit, resolveLimit } from '../src/limits.js';
-import { type KeyShape, keyShape } from './namespace.js';
-import { clampInteger, isSfStringSafe, serializeInteger, serializeString } from './structured-fields.js';
+import { type StandardHeaders, policyHeaderFor } from './headers.js';
+import { type KeyShape, buildKey, keyShape, scopeWideKey } from './namespace.js';
+import { clampInteger, isSfStringSafe, serializeString } from './structured-fields.js';
 import type { CostFunction, KeyFunction, LimitSpec, PolicyDefinition } from './types.js';
 
 /** One limit of a compiled policy. */
@@ -19,10 +19,14 @@ export interface CompiledLimit<Req> {
   readonly limit: Limit;
   /** Burst (the `q` of RateLimit-Policy). */
   readonly quota: number;
-  /** Seconds to refill the whole burst, rounded up (the `w` of RateLimit-Policy). */
+  /** burst × period / rate in seconds, rounded up, from the limit as given (the `w` of RateLimit-Policy). */
   readonly window: number;
-  /** Picks the request's key. */
-  readonly key: KeyFunction<Req>;
+  /** Emission interval T in µs (as the stores use it). */
+  readonly interval: number;
+  /** Picks the request's key; undefined for a scope-wide limit (one bucket for the whole scope). */
+  readonly key: KeyFunction<Req> | undefined;
+  /** The storage key of a scope-wide limit (set exactly when `key` is undefined). */
+  readonly scopeKey: string | undefined;
   /** The request's cost. */
   readonly cost: CostFunction<Req> | number;
   /** Namespace of this limit's storage keys. */
@@ -37,7 +41,7 @@ export interface CompiledPolicy<Req> {
   readonly name: string;
   /** The limits, checked all-or-nothing. */
   readonly limits: readonly CompiledLimit<Req>[];
-  /** The whole `RateLimit-Policy` field value. */
+  /** The whole `RateLimit-Policy` field value, in the middleware's header format. */
   readonly policyHeader: string;
 }
 
@@ -49,8 +53,12 @@ export interface PolicyDefaults<Req> {
   readonly namespace: string;
   /** Default key function. */
   readonly key: KeyFunction<Req>;
+  /** True when the middleware's `key` option was given (else `key` is the default `ipKey()`). */
+  readonly keyGiven: boolean;
   /** Default cost. */
   readonly cost: CostFunction<Req> | number;
+  /** Format of the standard headers (for the precomputed `RateLimit-Policy`). */
+  readonly format?: Exclude<StandardHeaders, false>;
 }
 
 function invalid(field: string, value: unknown, allowed: string): LimiterError {
@@ -101,13 +109,15 @@ export function compilePolicy<Req>(definition: PolicyDefinition<Req>, defaults: 
   if (typeof definition !== 'object' || definition === null) throw invalid(field, definition, 'an object { name?, scope?, limit | limits, key?, cost? }');
   const name = definition.name === undefined ? defaults.name : checkName(definition.name, `${field} "name"`);
   const scope = definition.scope === undefined ? undefined : checkScope(definition.scope, `${field} "scope"`);
-  const key = checkKeyOption<Req>(definition.key, `${field} "key"`) ?? defaults.key;
+  // A scope with no key anywhere (policy or middleware option) is one bucket for the whole scope (e.g. the tenant).
+  const ownKey = checkKeyOption<Req>(definition.key, `${field} "key"`);
+  const key = ownKey ?? (scope !== undefined && !defaults.keyGiven ? undefined : defaults.key);
   const cost = checkCostOption<Req>(definition.cost, `${field} "cost"`) ?? defaults.cost;
   const { limit, limits } = definition;
   if ((limit === undefined) === (limits === undefined)) {
     throw new LimiterError(ErrorCodes.INVALID_OPTION, `${field} needs exactly one of "limit" and "limits", got ${limit === undefined ? 'neither' : 'both'}`);
   }
-  const entries: [string, Limit, KeyFunction<Req>, CostFunction<Req> | number][] = [];
+  const entries: [string, Limit, KeyFunction<Req> | undefined, CostFunction<Req> | number][] = [];
   if (limit !== undefined) {
     const l = checkLimit(limit, `${field} "limit"`);
     entries.push([l.name === undefined ? name : checkName(l.name, `${field} "limit.name"`), l, key, cost]);
@@ -135,19 +145,34 @@ export function compilePolicy<Req>(definition: PolicyDefinition<Req>, defaults: 
     // Carry the name into the limit, so the limiter's own metrics are labelled with it.
     const l = given.name === limitName ? given : Object.freeze({ ...given, name: limitName });
     const resolved = resolveLimit(l);
+    const shape = keyShape(defaults.namespace, name, scope, limitName, compound);
     return {
       name: limitName,
       limit: l,
       quota: clampInteger(resolved.burst),
-      window: clampInteger(ceilDiv(resolved.tolerance, 1_000_000)),
+      window: clampInteger(windowSeconds(resolved.burst, l.period, l.rate)),
+      interval: resolved.interval,
       key: k,
+      scopeKey: k === undefined ? scopeWideKey(shape) : undefined,
       cost: c,
-      shape: keyShape(defaults.namespace, name, scope, limitName, compound),
+      shape,
       stateStart: `${serializeString(limitName)};r=`,
     };
   });
-  const policyHeader = compiled.map((c) => `${serializeString(c.name)};q=${serializeInteger(c.quota)};w=${serializeInteger(c.window)}`).join(', ');
-  return { name, limits: compiled, policyHeader };
+  return { name, limits: compiled, policyHeader: policyHeaderFor(compiled, defaults.format) };
+}
+
+/** burst × period / rate, in whole seconds rounded up, computed exactly on integers (period in µs). */
+export function windowSeconds(burst: number, periodMs: number, rate: number): number {
+  const periodUs = BigInt(Math.round(periodMs * 1000));
+  const numerator = BigInt(burst) * periodUs;
+  const denominator = BigInt(rate) * 1_000_000n;
+  return Number((numerator + denominator - 1n) / denominator);
+}
+
+/** The storage key of a request for one compiled limit (its scope-wide key, or its shape around the request's key). */
+export function storageKey<Req>(limit: CompiledLimit<Req>, key: string): string {
+  return limit.scopeKey ?? buildKey(limit.shape, key);
 }
 
 function checkScope(value: unknown, field: string): string {

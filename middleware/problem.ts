@@ -9,6 +9,9 @@ import type { RateLimitInfo } from './types.js';
 /** Media type of the default 429 body. */
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
+/** The problem type of draft-ietf-httpapi-ratelimit-headers for a request over quota; its body lists `violated-policies`. */
+export const QUOTA_EXCEEDED_TYPE = 'https://iana.org/assignments/http-problem-types#quota-exceeded';
+
 /** One violated limit in the problem body. */
 export interface ViolatedPolicy {
   /** The limit's name (as in the headers). */
@@ -35,6 +38,8 @@ export interface RateLimitProblem {
   readonly retryAfter: number | null;
   /** The limits that denied the request. */
   readonly violatedPolicies: readonly ViolatedPolicy[];
+  /** With the quota-exceeded problem type only: the names of the violated policies, as that type defines. */
+  readonly 'violated-policies'?: readonly string[];
 }
 
 /** Builds the problem details for a denied request. */
@@ -52,5 +57,6 @@ export function problemFor<Req>(type: string, limits: readonly CompiledLimit<Req
     retry === null
       ? `This request exceeds rate limit ${names} and can never be allowed.`
       : `Rate limit ${names} exceeded; retry in ${retry} second${retry === 1 ? '' : 's'}.`;
-  return { type, title: 'Too Many Requests', status: 429, detail, retryAfter: retry, violatedPolicies: violated };
+  const problem: RateLimitProblem = { type, title: 'Too Many Requests', status: 429, detail, retryAfter: retry, violatedPolicies: violated };
+  return type === QUOTA_EXCEEDED_TYPE ? { ...problem, 'violated-policies': violated.map((v) => v.name) } : problem;
 }

@@ -4,6 +4,7 @@
  * response (Express `Response`, Fastify `FastifyReply`).
  */
 import type { MeterProvider } from '@opentelemetry/api';
+import type { LimiterError } from '../src/errors.js';
 import type { Limit } from '../src/limits.js';
 import type { Limiter } from '../src/limiter.js';
 import type { LimitResult } from '../src/result.js';
@@ -41,20 +42,37 @@ export interface PolicyDefinition<Req> {
   /** Policy name, used in keys and metrics (e.g. the tenant's plan). Default: the middleware's `name`. */
   readonly name?: string;
   /**
-   * Separates this policy's keys from every other scope's (e.g. the tenant id):
-   * two tenants never share a bucket even when their keys are equal. In Redis
-   * Cluster all keys of a scope live in one slot.
+   * The scope the policy's buckets belong to (e.g. the tenant id): two scopes
+   * never share a bucket. With no `key` (here or in the middleware's options),
+   * each limit is ONE bucket shared by the whole scope: the tenant's quota,
+   * whichever client sends the request. Give `key` (or a limit's own `key`)
+   * for buckets per user or per IP within the scope. In Redis Cluster all keys
+   * of a scope live in one slot.
    */
   readonly scope?: string;
   /** A single limit (exactly one of `limit` and `limits`). */
   readonly limit?: Limit;
   /** Several named limits, checked all-or-nothing. */
   readonly limits?: LimitMap<Req>;
-  /** Key of the limits that have none of their own. Default: the middleware's `key`. */
+  /**
+   * Key of the limits that have none of their own. Default: the middleware's
+   * `key`; with a `scope` and no `key` option anywhere, the whole scope is one bucket.
+   */
   readonly key?: KeyFunction<Req>;
   /** Cost of the limits that have none of their own. Default: the middleware's `cost`. */
   readonly cost?: CostFunction<Req> | number;
 }
+
+/** A configuration warning, reported at most once per middleware. */
+export interface TollgateWarning {
+  /** Stable code, e.g. `WARN_PERMISSIVE_TRUST_PROXY`. */
+  readonly code: string;
+  /** What is wrong and how to fix it. */
+  readonly message: string;
+}
+
+/** Receives configuration warnings. Default: `process.emitWarning` (Express), `fastify.log.warn` (Fastify). */
+export type WarningHandler = (warning: TollgateWarning) => void;
 
 /** Resolves the policy of a request (e.g. from the tenant's plan). `undefined`/`null` leaves the request unlimited. */
 export type PolicyResolver<Req> = (req: Req) => MaybePromise<PolicyDefinition<Req> | undefined | null>;
@@ -94,7 +112,13 @@ export interface RateLimitOptions<Req, Res> {
   readonly limiter?: Limiter;
   /** Store of the default limiter (not together with `limiter`). Default: a MemoryStore. */
   readonly store?: Store;
-  /** Name of this middleware: namespaces its keys and its double-count guard. Default `"default"`. */
+  /**
+   * Name of this middleware: the policy name in headers and metrics, the
+   * namespace of its keys and of its double-count guard. Middlewares sharing
+   * a name share buckets and count a request once. Default: `"default"` in
+   * headers, with a key namespace of the middleware's own (`default`,
+   * `default-2`, ... in creation order), so distinct middlewares each apply.
+   */
   readonly name?: string;
   /** A single limit (exactly one of `limit`, `limits` and `policy`). */
   readonly limit?: Limit;
@@ -112,8 +136,12 @@ export interface RateLimitOptions<Req, Res> {
   readonly key?: KeyFunction<Req>;
   /** Units per request. Default 1. */
   readonly cost?: CostFunction<Req> | number;
-  /** Send `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers-10). Default true. */
-  readonly standardHeaders?: boolean;
+  /**
+   * Format of the standard `RateLimit-Policy` and `RateLimit` fields:
+   * `"draft-10"` (draft-ietf-httpapi-ratelimit-headers-10, the default; `true`
+   * means the same), `"draft-8"`, `"draft-7"`, or `false` for none.
+   */
+  readonly standardHeaders?: 'draft-10' | 'draft-8' | 'draft-7' | boolean;
   /** Send `X-RateLimit-Limit`, `-Remaining`, `-Reset`. Default false. */
   readonly legacyHeaders?: boolean;
   /** Evaluate, set headers and record metrics, but never block. Default false. */
@@ -122,8 +150,19 @@ export interface RateLimitOptions<Req, Res> {
   readonly skip?: (req: Req) => MaybePromise<boolean>;
   /** Client IPs or CIDR ranges that are never limited, e.g. `["10.0.0.0/8", "::1"]`. */
   readonly allowList?: readonly string[];
-  /** On a store error the limiter throws: allow the request (true) or pass the error to the framework (false). Default false. */
+  /**
+   * When the check fails (the store failed and the limiter's `onStoreError`
+   * is `throw`, or a key/cost/policy/policyKey/skip function threw or
+   * rejected): `true` lets the request through unlimited. Default false: a
+   * store failure is answered 503 (problem+json, generic detail) and a
+   * throwing function goes to the framework's error handler as a
+   * LimiterError with code `ERR_CALLBACK` (the original error as `cause`).
+   */
   readonly failOpen?: boolean;
+  /** Called once per request whose check failed, with the typed error (`cause` holds the original): for logging. */
+  readonly onError?: (error: LimiterError, req: Req) => void | Promise<void>;
+  /** Receives configuration warnings such as a permissive trust-proxy setting, each at most once. */
+  readonly onWarning?: WarningHandler;
   /** Replaces the default 429 problem+json response. */
   readonly handler?: DenyHandler<Req, Res>;
   /** The `type` URI of the problem+json body. Default `"about:blank"`. */

@@ -32,6 +32,8 @@ export const ErrorCodes = {
   WAIT_EXCEEDED: 'ERR_WAIT_EXCEEDED',
   /** Keys of one compound check cannot be placed in one Redis Cluster slot. */
   CROSS_SLOT: 'ERR_CROSS_SLOT',
+  /** A user-supplied function (an adapter's key, cost, policy, policyKey, skip or handler) threw or rejected; see `cause`. */
+  CALLBACK: 'ERR_CALLBACK',
 } as const;
 
 /** One of the values of {@link ErrorCodes}. */
@@ -41,16 +43,19 @@ export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 export class LimiterError extends Error {
   /** Stable machine-readable code, e.g. `ERR_INVALID_LIMIT`. */
   readonly code: ErrorCode;
+  /** For a store failure: ms after which a retry may succeed, when the thrower knows it (HTTP adapters send it as `Retry-After`). */
+  readonly retryAfter?: number;
 
   /**
    * @param code - stable code from {@link ErrorCodes}
    * @param message - human-readable message naming the field, the value and what is allowed
-   * @param options - the underlying cause, if any
+   * @param options - the underlying cause, if any, and a known retry time in ms
    */
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; retryAfter?: number }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'LimiterError';
     this.code = code;
+    if (options?.retryAfter !== undefined) this.retryAfter = options.retryAfter;
   }
 }
 

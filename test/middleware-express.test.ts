@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, describe, it } from 'node:test';
 import express, { type Express, type Request } from 'express';
 import { Redis } from 'ioredis';
+import type { LimiterError } from '../src/errors.js';
 import { Limiter } from '../src/limiter.js';
 import { type Limit, perMinute, perSecond } from '../src/limits.js';
 import { RedisStore } from '../src/redis-store.js';
@@ -170,10 +171,15 @@ for (const backend of all) {
       assert.equal((await get('/login')).status, 200);
       const second = await get('/login');
       assert.equal(second.status, 429);
-      assert.deepEqual(parseRateLimitField(second.headers.get('ratelimit-policy')), [{ name: 'login', params: { q: 1, w: 60 } }]);
+      // Both limiters applied to /login, so both policies are listed, in the order they applied.
+      assert.deepEqual(parseRateLimitField(second.headers.get('ratelimit-policy')), [
+        { name: 'global', params: { q: 5, w: 1 } },
+        { name: 'login', params: { q: 1, w: 60 } },
+      ]);
       const home = await get('/');
       assert.equal(home.status, 200);
       assert.deepEqual(parseRateLimitField(home.headers.get('ratelimit')), [{ name: 'global', params: { r: 2, t: 1 } }]);
+      assert.equal(second.headers.get('retry-after'), '60');
       assert.equal(hooks.events.filter(([r]) => r === 'skipped').length, 8);
     });
 
@@ -379,17 +385,19 @@ for (const backend of all) {
       assert.equal(parseRateLimitField(named.headers.get('ratelimit')).length, 2);
     });
 
-    it('passes a thrown handler error to Express', async () => {
+    it('passes a rejected handler to Express as ERR_CALLBACK with the original error as cause', async () => {
       const { limiter } = setup();
       const get = await serve((app) => {
         app.use(rateLimit({ limiter, limit: perSecond(1), handler: () => Promise.reject(new Error('boom')) }));
         app.get('/', (_req, res) => res.end());
-        app.use((error: Error, _req: Request, res: express.Response, _next: express.NextFunction) => void res.status(503).end(error.message));
+        app.use((error: LimiterError, _req: Request, res: express.Response, _next: express.NextFunction) =>
+          void res.status(418).json({ code: error.code, cause: (error.cause as Error).message }),
+        );
       });
       assert.equal((await get()).status, 200);
       const r = await get();
-      assert.equal(r.status, 503);
-      assert.equal(await r.text(), 'boom');
+      assert.equal(r.status, 418);
+      assert.deepEqual(await r.json(), { code: 'ERR_CALLBACK', cause: 'boom' });
     });
   });
 }
@@ -415,11 +423,31 @@ describe('Express middleware when the store fails', () => {
     return [r.status, r.headers.get('ratelimit'), (await r.json()) as RateLimitInfo | null];
   }
 
-  it('passes the store error to Express by default', async () => {
+  it('answers a store failure with 503 problem+json and a generic detail, the error going to onError', async () => {
     const { store, client } = await deadStore();
     const hooks = new RecordingHooks();
-    assert.deepEqual((await statusOf({ store, limit: perSecond(1), hooks })).slice(0, 2), [500, null]);
+    const errors: LimiterError[] = [];
+    const app = express();
+    app.use(rateLimit({ store, limit: perSecond(1), hooks, onError: (error) => void errors.push(error) }));
+    app.get('/', (_req, res) => res.end('ok'));
+    const server = await listen(app);
+    servers.push(server);
+    const r = await fetch(server.url);
+    assert.equal(r.status, 503);
+    assert.equal(r.headers.get('content-type'), 'application/problem+json');
+    assert.equal(r.headers.get('ratelimit'), null);
+    const text = await r.text();
+    assert.doesNotMatch(text, /ECONNREFUSED|127\.0\.0\.1|Redis|at /);
+    assert.deepEqual(JSON.parse(text), {
+      type: 'about:blank',
+      title: 'Service Unavailable',
+      status: 503,
+      detail: 'The rate limiter could not check this request right now; try again later.',
+    });
     assert.deepEqual(hooks.events, [['error', 'default']]);
+    assert.equal(errors.length, 1);
+    assert.equal(errors[0]?.code, 'ERR_STORE');
+    assert.match(String(errors[0]?.message), /Redis/);
     client.disconnect();
   });
 

@@ -268,7 +268,7 @@ for (const backend of all) {
 }
 
 describe('Fastify plugin when the store fails', () => {
-  it('hands the error to Fastify by default and lets requests through with failOpen', async () => {
+  it('answers 503 problem+json with a generic detail by default and lets requests through with failOpen', async () => {
     const client = new Redis({ port: await freePort(), host: '127.0.0.1', lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
     client.on('error', () => undefined);
     const store = new RedisStore({ client });
@@ -276,7 +276,11 @@ describe('Fastify plugin when the store fails', () => {
     const strict = Fastify();
     await strict.register(tollgate, { store, limit: perSecond(1), hooks });
     strict.get('/', async () => 'ok');
-    assert.equal((await strict.inject('/')).statusCode, 500);
+    const failed = await strict.inject('/');
+    assert.equal(failed.statusCode, 503);
+    assert.match(String(failed.headers['content-type']), /^application\/problem\+json/);
+    assert.doesNotMatch(failed.body, /ECONNREFUSED|127\.0\.0\.1|Redis/);
+    assert.equal(failed.json().detail, 'The rate limiter could not check this request right now; try again later.');
     const lenient = Fastify();
     await lenient.register(tollgate, { store, limit: perSecond(1), failOpen: true, hooks });
     lenient.get('/', async () => 'ok');

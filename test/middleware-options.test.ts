@@ -53,7 +53,10 @@ describe('rateLimit() options', () => {
     bad({ limit, handler: {} }, ErrorCodes.INVALID_OPTION, /option "handler" must be a function/);
     bad({ limit, hooks: {} }, ErrorCodes.INVALID_OPTION, /option "hooks" must be an object with an onRequest/);
     bad({ limit, shadow: 'yes' }, ErrorCodes.INVALID_OPTION, /option "shadow" must be a boolean, got "yes"/);
-    bad({ limit, standardHeaders: 1 }, ErrorCodes.INVALID_OPTION, /"standardHeaders" must be a boolean/);
+    bad({ limit, standardHeaders: 1 }, ErrorCodes.INVALID_OPTION, /"standardHeaders" must be one of "draft-10", "draft-8", "draft-7", true .* or false, got 1/);
+    bad({ limit, standardHeaders: 'draft-6' }, ErrorCodes.INVALID_OPTION, /"standardHeaders" must be one of/);
+    bad({ limit, onError: 'log' }, ErrorCodes.INVALID_OPTION, /option "onError" must be a function/);
+    bad({ limit, onWarning: 1 }, ErrorCodes.INVALID_OPTION, /option "onWarning" must be a function/);
     bad({ limit, failOpen: null }, ErrorCodes.INVALID_OPTION, /"failOpen" must be a boolean/);
     bad({ limit, problemType: '' }, ErrorCodes.INVALID_OPTION, /"problemType" must be a non-empty URI/);
   });

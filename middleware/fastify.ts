@@ -111,6 +111,17 @@ function hookFor(core: Core, hook: RateLimitHook, only404 = false): unknown {
   };
 }
 
+const OURS = Symbol('tollgate.hook');
+
+function markOurs(fn: unknown): unknown {
+  (fn as Record<symbol, unknown>)[OURS] = true;
+  return fn;
+}
+
+function isOurHook(fn: unknown): boolean {
+  return typeof fn === 'function' && (fn as unknown as Record<symbol, unknown>)[OURS] === true;
+}
+
 /** Default name of a route with its own config: distinct per route, so its buckets are its own. */
 function routeName(base: string, route: RouteOptions): string {
   // HEAD shares GET's buckets (Fastify adds a HEAD route per GET route), so HEAD is no way around a GET limit.
@@ -196,8 +207,12 @@ function setup(fastify: FastifyInstance, options: FastifyRateLimitOptions): void
     }
     if (core === undefined) return;
     const r = route as unknown as Record<string, unknown>;
-    const existing = r[hook];
-    r[hook] = [hookFor(core, hook), ...(existing === undefined ? [] : Array.isArray(existing) ? existing : [existing])];
+    const existing: unknown[] = r[hook] === undefined ? [] : Array.isArray(r[hook]) ? [...(r[hook] as unknown[])] : [r[hook]];
+    // Before the route's own hooks, after the limiters of outer contexts (so limiters apply outermost first).
+    let at = 0;
+    while (at < existing.length && isOurHook(existing[at])) at += 1;
+    existing.splice(at, 0, markOurs(hookFor(core, hook)));
+    r[hook] = existing;
   });
 }
 

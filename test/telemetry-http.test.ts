@@ -100,7 +100,7 @@ describe('HTTP telemetry through the frameworks', () => {
     const strict = await fetch(`${server.url}/strict`);
     const lenient = await fetch(`${server.url}/lenient`);
     await server.close();
-    assert.equal(strict.status, 500);
+    assert.equal(strict.status, 503, 'a store failure is answered 503 by the adapter');
     assert.equal(lenient.status, 200);
     const requests = (await sdk.collect()).get(MetricNames.HTTP_REQUESTS);
     assert.equal(sumValue(requests, http('error', 'strict')), 1);
@@ -114,7 +114,7 @@ describe('HTTP telemetry through the frameworks', () => {
     const f = Fastify();
     await f.register(tollgate, { name: 'api', limit: perSecond(5), limiter: downLimiter, meterProvider: sdk.meterProvider });
     f.get('/', async () => 'ok');
-    assert.equal((await f.inject('/')).statusCode, 500);
+    assert.equal((await f.inject('/')).statusCode, 503);
     await f.close();
     const requests = (await sdk.collect()).get(MetricNames.HTTP_REQUESTS);
     assert.equal(sumValue(requests, http('error', 'api')), 1);

@@ -23,7 +23,8 @@
  * (a Map in insertion order; the oldest entry is evicted first).
  */
 import { decideItem } from './gcra.js';
-import type { Check, CheckItem, CheckOutcome, ItemOutcome } from './store.js';
+import { isRateCheck } from './kinds.js';
+import type { Check, CheckOutcome, RateItem as CheckItem, RateOutcome as ItemOutcome } from './store.js';
 
 /** How a reply's server time maps to local time: the send and reply instants, in local µs. */
 export interface TimeAnchor {
@@ -110,7 +111,9 @@ export class DenyCache {
    * when Redis would certainly deny it; undefined when Redis must decide.
    */
   answer(check: Check, local: number): CheckOutcome | undefined {
-    const { items } = check;
+    // Only rate items are exact to answer locally (other kinds change state in ways this process cannot see).
+    if (!isRateCheck(check)) return undefined;
+    const { items } = check as Check<CheckItem>;
     if (items.length === 1) return this.#answerOne(check, items[0] as CheckItem, local);
     const entries = this.#entries;
     let upper = Infinity; // the server's now is certainly below this

@@ -7,6 +7,7 @@
  */
 import { ErrorCodes, type ErrorCode, type LimiterError, toStoreError } from './errors.js';
 import { processClock } from './clock.js';
+import { policyOutcome } from './kinds.js';
 import { MemoryStore } from './memory-store.js';
 import type { Check, CheckOutcome, Store } from './store.js';
 
@@ -93,10 +94,7 @@ export class FailureHandler {
           source: 'memory',
           reason: 'open',
           error,
-          items: check.items.map((item) => {
-            const granted = check.mode === 'atMost' ? Math.min(item.cost, item.burst) : item.cost;
-            return { allowed: true, granted, remaining: Math.max(0, item.burst - granted), retryAfter: 0, resetAfter: 0, tat: now };
-          }),
+          items: check.items.map((item) => policyOutcome(item, check.mode, true, now, 0)),
         };
       default:
         return {
@@ -105,14 +103,7 @@ export class FailureHandler {
           source: 'memory',
           reason: 'closed',
           error,
-          items: check.items.map((item) => ({
-            allowed: false,
-            granted: 0,
-            remaining: 0,
-            retryAfter: item.cost > item.burst ? -1 : Math.max(1, this.#cooldownMs) * 1000,
-            resetAfter: item.interval * item.burst,
-            tat: now,
-          })),
+          items: check.items.map((item) => policyOutcome(item, check.mode, false, now, Math.max(1, this.#cooldownMs) * 1000)),
         };
     }
   }

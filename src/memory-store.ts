@@ -6,7 +6,7 @@
  */
 import { type Clock, checkClockOption, processClock, readClock } from './clock.js';
 import { ErrorCodes, LimiterError } from './errors.js';
-import { evaluateGcra } from './gcra.js';
+import { evaluateCheck } from './kinds.js';
 import { integerOption, objectOption } from './options.js';
 import type { Check, CheckOutcome, Store } from './store.js';
 
@@ -56,15 +56,17 @@ export class MemoryStore implements Store {
     }
     const now = readClock(this.#clock);
     const tats = this.#tats;
-    const result = evaluateGcra(check, now, {
-      get: (key) => {
-        const tat = tats.get(key);
-        return tat !== undefined && tat > now ? tat : undefined;
-      },
-      set: (key, tat) => {
-        tats.delete(key);
-        tats.set(key, tat);
-        this.#reclaim(now);
+    const result = evaluateCheck(check, now, {
+      rate: {
+        get: (key) => {
+          const tat = tats.get(key);
+          return tat !== undefined && tat > now ? tat : undefined;
+        },
+        set: (key, tat) => {
+          tats.delete(key);
+          tats.set(key, tat);
+          this.#reclaim(now);
+        },
       },
     });
     return { allowed: result.allowed, now, items: result.items, source: 'memory' };

@@ -1,23 +1,28 @@
 /**
- * Encodes checks into the KEYS/ARGV layout of lua/gcra.lua and decodes its
- * reply into per-check outcomes. One call may carry a batch of checks.
+ * Encodes checks into the KEYS/ARGV layout of the assembled script
+ * (lua/prologue.lua documents it) and decodes its reply into per-check
+ * outcomes. One call may carry a batch of checks.
  *
  * The script decides and writes; its reply carries only `now` and, per key,
- * the TAT it read with the verdict in the sign. The figures a caller sees
- * (granted, remaining, retryAfter, resetAfter) are derived here from those
- * TATs with the same algorithm (src/gcra.ts), which must reach the script's
+ * the state it read with the verdict (for GCRA, the TAT with the verdict in
+ * the sign). The figures a caller sees (granted, remaining, retryAfter,
+ * resetAfter) are derived here from that state with the same algorithm (the
+ * kind's twin: src/gcra.ts, src/kinds.ts), which must reach the script's
  * verdict: a disagreement (e.g. a stale script on the server) is an error.
+ * Checks of rate items only travel in GCRA's compact encodings; a check with
+ * an item of another kind travels as an "x" check of tagged items.
  */
 import { ErrorCodes, LimiterError } from './errors.js';
 import { evaluateGcra } from './gcra.js';
 import { MAX_SAFE } from './intmath.js';
-import type { Check, CheckOutcome } from './store.js';
+import { type EncodeTarget, decodeViews, evaluateCheck, isRate, isRateCheck, kindOf } from './kinds.js';
+import type { Check, CheckOutcome, RateItem } from './store.js';
 
 /** KEYS and ARGV for one script call. */
 export interface EncodedBatch {
   /** Every item's prefixed key, in order. */
   readonly keys: string[];
-  /** ARGV as documented at the top of lua/gcra.lua. */
+  /** ARGV as documented at the top of lua/prologue.lua. */
   readonly args: (string | number)[];
 }
 
@@ -42,13 +47,21 @@ export function encodeBatch(checks: readonly Check[], prefix: string, now: numbe
   for (const check of checks) {
     for (const item of check.items) {
       keys.push(prefix + item.key);
-      indexes.push(limitIndex(table, item.interval, item.burst));
+      indexes.push(isRate(item) ? limitIndex(table, item.interval, item.burst) : -1);
     }
   }
   const L = table.length / 2;
   const body: (string | number)[] = [];
+  const target: EncodeTarget = { args: body, limitIndex: (interval, burst) => limitIndex(table, interval, burst) };
   let k = 0;
   for (const check of checks) {
+    if (!isRateCheck(check)) {
+      // Items of several kinds: an "x" check of tagged items (kinds are validated by the store).
+      body.push('x', check.items.length);
+      for (const item of check.items) kindOf(item)?.encode(item, target);
+      k += check.items.length;
+      continue;
+    }
     const first = check.items[0];
     const index = indexes[k] ?? 0;
     if (check.mode === 'atMost' && check.items.length !== 1) {
@@ -81,6 +94,9 @@ export function encodeBatch(checks: readonly Check[], prefix: string, now: numbe
   return { keys, args };
 }
 
+const DIFFERENT_VERDICT =
+  'the tollgate script on the server reached a different verdict than this client: is a different tollgate version loaded under the same SHA?';
+
 function malformed(what: string): LimiterError {
   return new LimiterError(ErrorCodes.STORE, `unexpected reply from the tollgate script: ${what}`);
 }
@@ -96,6 +112,7 @@ function scriptError(error: Error): LimiterError {
  * item) at the reply's `now`; returns a LimiterError for an error reply.
  */
 function decodeCheck(reply: readonly unknown[], offset: number, now: number, check: Check): CheckOutcome | LimiterError {
+  if (!isRateCheck(check)) return decodeMixed(reply, offset, now, check);
   if (check.mode === 'atMost' && check.items.length !== 1) {
     return new LimiterError(ErrorCodes.INVALID_OPTION, `an "atMost" check takes exactly one item, got ${check.items.length}`);
   }
@@ -112,13 +129,30 @@ function decodeCheck(reply: readonly unknown[], offset: number, now: number, che
     const key = (check.items[i] as { key: string }).key;
     if (stored > 0) tats.set(key, stored);
   }
-  const result = evaluateGcra(check, now, { get: (key) => tats.get(key), set: () => undefined });
+  const result = evaluateGcra(check as Check<RateItem>, now, { get: (key) => tats.get(key), set: () => undefined });
   if (result.allowed !== verdict) {
-    return new LimiterError(
-      ErrorCodes.STORE,
-      'the tollgate script on the server reached a different verdict than this client: is a different tollgate version loaded under the same SHA?',
-    );
+    return new LimiterError(ErrorCodes.STORE, DIFFERENT_VERDICT);
   }
+  return { allowed: result.allowed, now, items: result.items, source: 'redis' };
+}
+
+/** {@link decodeCheck} for a check that mixes kinds: each kind reads its entries into a view, on which the twins decide. */
+function decodeMixed(reply: readonly unknown[], offset: number, now: number, check: Check): CheckOutcome | LimiterError {
+  const views = decodeViews();
+  let verdict: boolean | undefined;
+  for (let i = 0; i < check.items.length; i += 1) {
+    const entry = reply[offset + 1 + i];
+    if (entry instanceof Error) return scriptError(entry);
+    const item = check.items[i] as Check['items'][number];
+    const kind = kindOf(item);
+    if (kind === undefined) return malformed(`entry ${offset + 1 + i} is for an unknown kind`);
+    const allowed = kind.read(entry, item, (views as unknown as Record<string, unknown>)[item.kind ?? 'rate']);
+    if (typeof allowed === 'string') return malformed(`entry ${offset + 1 + i}: ${allowed}`);
+    if (verdict !== undefined && verdict !== allowed) return malformed('items of one check disagree on the verdict');
+    verdict = allowed;
+  }
+  const result = evaluateCheck(check, now, views);
+  if (result.allowed !== verdict) return new LimiterError(ErrorCodes.STORE, DIFFERENT_VERDICT);
   return { allowed: result.allowed, now, items: result.items, source: 'redis' };
 }
 

@@ -1,6 +1,6 @@
 /**
- * RedisStore: checks decided by lua/gcra.lua inside Redis, atomically, on the
- * server's clock (or a client clock when `now` is given).
+ * RedisStore: checks decided by the Lua script (src/lua.ts) inside Redis,
+ * atomically, on the server's clock (or a client clock when `now` is given).
  *
  * Throughput comes from three parts, each in its own module: the connections
  * (pool.ts: the caller's client, or a pool the store owns), in-flight
@@ -22,12 +22,14 @@ import { integerOption, objectOption } from './options.js';
 import { type Lane, type LaneClient, Pool } from './pool.js';
 import { keySlot } from './cluster-slot.js';
 import { decodeBatch, encodeBatch } from './redis-codec.js';
-import { Script, isNoScript } from './script.js';
+import { KINDS, isRate, isRateCheck, kindOf } from './kinds.js';
+import { limitScript } from './lua.js';
+import { type Script, isNoScript } from './script.js';
 import type { Check, CheckOutcome, EvaluateOptions, Store } from './store.js';
 import { type StoreHooks, noopStoreHooks } from './telemetry/hooks.js';
 
-/** The GCRA script, loaded once per process. */
-export const gcraScript = Script.fromFile('gcra.lua');
+/** The script every call runs (src/lua.ts); the name predates kinds other than GCRA. */
+export const gcraScript: Script = limitScript;
 
 /** Connection pool options of {@link RedisStore}. */
 export interface RedisPoolOptions {
@@ -306,7 +308,8 @@ export class RedisStore implements Store {
       const items = (checks[i] as Check).items;
       outcome.items.forEach((o, j) => {
         const item = items[j];
-        if (item === undefined) return;
+        // Only rate items are cached (the deny cache answers nothing else).
+        if (item === undefined || !isRate(item) || !('tat' in o)) return;
         // In a denied check, a repeated key reports the TAT its earlier item
         // would have written, which was not written: only its first
         // occurrence reports the stored TAT. (In an allowed check every
@@ -397,7 +400,13 @@ function checkShape(check: Check): string[] {
       throw new LimiterError(ErrorCodes.INVALID_KEY, `check item key must be a non-empty string, got ${describe(item?.key)}`);
     }
     if (!isWellFormedKey(item.key)) throw malformedKey('check item key', item.key);
+    if (kindOf(item) === undefined) {
+      throw new LimiterError(ErrorCodes.INVALID_OPTION, `check item kind must be one of ${Object.keys(KINDS).map((k) => JSON.stringify(k)).join(', ')}, got ${describe(item.kind)}`);
+    }
     keys.push(item.key);
+  }
+  if (check.mode === 'atMost' && !isRateCheck(check)) {
+    throw new LimiterError(ErrorCodes.INVALID_OPTION, 'an "atMost" check takes one rate item, got an item of another kind');
   }
   return keys;
 }

@@ -2,11 +2,17 @@
  * The pluggable store interface: a store evaluates checks (SPEC sections 3-5)
  * atomically and resets keys. Two implementations ship: RedisStore (Lua
  * scripts in Redis) and MemoryStore (in-process, the embedded default).
+ *
+ * A check's items may be of several kinds (a discriminated union on `kind`;
+ * a rate item may leave `kind` out). Each kind is one Lua file in `lua/` and
+ * one TypeScript twin, registered in src/kinds.ts.
  */
 import type { StoreHooks } from './telemetry/hooks.js';
 
-/** One (key, limit, cost) item of a check, in the integer form the algorithm uses. */
-export interface CheckItem {
+/** A rate (GCRA) item: take `cost` units of `key`'s bucket, in the integer form the algorithm uses. */
+export interface RateItem {
+  /** The kind tag; may be left out (a rate item is the default). */
+  readonly kind?: 'rate';
   /** The caller's key (stores add their own prefix). */
   readonly key: string;
   /** Emission interval T in µs (>= 1). */
@@ -17,19 +23,25 @@ export interface CheckItem {
   readonly cost: number;
 }
 
-/** How a check takes units: `all` = n or nothing (allowN), `atMost` = up to n (one item only). */
+/** One item of a check: a key and what to do with it, by kind. */
+export type CheckItem = RateItem;
+
+/** The kind of an item: its `kind`, `'rate'` when left out. */
+export type ItemKind = NonNullable<CheckItem['kind']>;
+
+/** How a check takes units: `all` = n or nothing (allowN), `atMost` = up to n (one rate item only). */
 export type CheckMode = 'all' | 'atMost';
 
 /** A check: one or more items evaluated together, all-or-nothing, at one `now`. */
-export interface Check {
-  /** How units are taken. */
+export interface Check<I extends CheckItem = CheckItem> {
+  /** How units are taken (`atMost`: rate items only). */
   readonly mode: CheckMode;
   /** The items; `atMost` takes exactly one. */
-  readonly items: readonly CheckItem[];
+  readonly items: readonly I[];
 }
 
-/** The store's answer for one item, in integer microseconds. */
-export interface ItemOutcome {
+/** The store's answer for one rate item, in integer microseconds. */
+export interface RateOutcome {
   /** Whether this item on its own could pass. */
   readonly allowed: boolean;
   /** Units taken (0 when the check as a whole was denied). */
@@ -43,6 +55,9 @@ export interface ItemOutcome {
   /** The key's theoretical arrival time after the check, µs since the epoch. */
   readonly tat: number;
 }
+
+/** The store's answer for one item, by the item's kind (items and outcomes pair up in order). */
+export type ItemOutcome = RateOutcome;
 
 /** The store's answer for a whole check. */
 export interface CheckOutcome {

@@ -1,12 +1,13 @@
 /**
- * Redis CPU per check of tollgate's script (lua/gcra.lua) when one call
+ * Redis CPU per check of tollgate's script (src/lua.ts: lua/prologue.lua,
+ * lua/gcra.lua, ...) on GCRA checks when one call
  * carries a batch of B checks, next to per-call scripts (the naive GCRA
  * script and rate-limiter-flexible's). Independent of how the store forms
  * batches: calls are built with the store's own codec and sent directly.
  */
 import type { Redis } from 'ioredis';
 import { encodeBatch } from '../../src/redis-codec.js';
-import { Script } from '../../src/script.js';
+import { limitScript as gcra } from '../../src/lua.js';
 import type { Check } from '../../src/store.js';
 import type { ContenderSpec, BenchLimit } from './contenders.js';
 import { type BenchRedis, commandDelta } from './redis.js';
@@ -42,8 +43,6 @@ export interface ScriptCostOptions {
   /** Distinct keys (uniform). */
   readonly keys: number;
 }
-
-const gcra = Script.fromFile('gcra.lua');
 
 /** Runs `call` (which performs `perCall` checks) with `inFlight` calls outstanding for `ms`, returning checks done. */
 async function loop(inFlight: number, ms: number, perCall: number, call: () => Promise<unknown>): Promise<number> {

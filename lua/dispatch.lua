@@ -1,0 +1,23 @@
+-- tollgate: the end of the assembled script (src/lua.ts): evaluates the
+-- call's checks in order with the encodings the kinds registered in CHECKS
+-- (a numeric header is GCRA's packed single item, whose block src/lua.ts
+-- inlines from lua/gcra.lua), then answers the reply documented in
+-- lua/prologue.lua.
+
+for _ = 1, C do
+  local h = ARGV[a]
+  local packed = tonumber(h)
+  if packed ~= nil and k < nkeys then
+    --@inline numeric
+  else
+    local run = k < nkeys and CHECKS[h]
+    if not run or not run() then
+      -- The cursors cannot be trusted any more: fail every remaining slot.
+      local e = fail('check at ARGV[' .. a .. '] is unreadable (' .. tostring(h) .. ')')
+      for i = k + 1, nkeys do reply[i + 1] = e end
+      return reply
+    end
+  end
+end
+
+return reply

@@ -1,0 +1,151 @@
+/**
+ * Kinds of limit: the registry that lets one check mix them. Every kind is
+ * one Lua file (lua/<kind>.lua, assembled into the one script by src/lua.ts)
+ * and one TypeScript twin implementing {@link Kind}: how its items travel to
+ * the script and back (RedisStore), and its algorithm on a state (both the
+ * in-process store, on its real state, and the Redis codec, on the state the
+ * script read, which derives the figures and confirms the script's verdict).
+ * {@link evaluateCheck} evaluates a check of any mix, all-or-nothing.
+ *
+ * Adding a kind:
+ * 1. lua/<kind>.lua registers its item tags in ITEMS (lua/prologue.lua says
+ *    how); add the file to KIND_SOURCES in src/lua.ts.
+ * 2. src/store.ts: its item type (with a `kind` tag) joins CheckItem, its
+ *    outcome type joins ItemOutcome.
+ * 3. src/<kind>.ts: its twin, a {@link Kind}; register it in KINDS below and
+ *    its state in {@link KindStates} (MemoryStore holds the real one).
+ * 4. Known-answer cases (test/cases/), the differential test, docs.
+ */
+import { ErrorCodes, LimiterError } from './errors.js';
+import { type TatState, evaluateGcra, rateKind } from './gcra.js';
+import type { Check, CheckItem, CheckMode, ItemKind, ItemOutcome, RateItem } from './store.js';
+
+/** One item's decision inside a check, before the check's verdict is known. */
+export interface ItemDecision<O extends ItemOutcome = ItemOutcome> {
+  /** The item's outcome when the check passes, or its denial. */
+  readonly outcome: O;
+  /** The write to make when every item of the check passed; undefined when nothing is written. */
+  readonly write: (() => void) | undefined;
+  /** The outcome reported when this item passed but another did not (nothing is written). */
+  readonly unchanged: () => O;
+}
+
+/** The state each kind reads and writes, by kind. */
+export interface KindStates {
+  /** Rate limits: TATs by key. */
+  readonly rate: TatState;
+}
+
+/** Arguments of one script call being built: the ARGV body and the call's table of rate limits. */
+export interface EncodeTarget {
+  /** ARGV after the call header; an item pushes its tag and arguments. */
+  readonly args: (string | number)[];
+  /** The 0-based index of a (T, B) pair in the call's limit table. */
+  limitIndex(interval: number, burst: number): number;
+}
+
+/** A kind of limit (see the module comment). */
+export interface Kind<I extends CheckItem, O extends ItemOutcome, S> {
+  /** Redis: pushes the item as an item of an "x" check (its Lua tag, then its arguments). */
+  encode(item: I, target: EncodeTarget): void;
+  /**
+   * Redis: reads one reply entry of the item into `view` (the state the
+   * script read). Returns the check's verdict the entry carries, or a
+   * message when the entry is malformed.
+   */
+  read(entry: unknown, item: I, view: S): boolean | string;
+  /** An empty state for {@link read} to fill; its writes are no-ops. */
+  view(): S;
+  /**
+   * Decides the item at `now` on `state`, after the items before it in the
+   * same check (`pending`: one map per kind and check, by key, for the
+   * kind's own use). Writes nothing; throws a LimiterError for input the
+   * script would reject.
+   */
+  decide(item: I, now: number, state: S, pending: Map<string, unknown>): ItemDecision<O>;
+  /** The outcome a failure policy reports: `open` (allowed) or `closed` (denied, retry after `retryUs`). */
+  policy(item: I, mode: CheckMode, allowed: boolean, now: number, retryUs: number): O;
+}
+
+type KindOf<K extends ItemKind> = Kind<Extract<CheckItem, { kind?: K }>, ItemOutcome, KindStates[K]>;
+
+/** Every kind, by name. */
+export const KINDS: { readonly [K in ItemKind]: KindOf<K> } = {
+  rate: rateKind,
+};
+
+/** A kind as the generic code sees it. */
+type AnyKind = Kind<CheckItem, ItemOutcome, unknown>;
+
+/** The kind name of an item (`rate` when `kind` is left out). */
+export function kindName(item: CheckItem): ItemKind {
+  return item.kind ?? 'rate';
+}
+
+/** The kind of an item, or undefined for an unknown `kind`. */
+export function kindOf(item: CheckItem): AnyKind | undefined {
+  return (KINDS as Record<string, AnyKind | undefined>)[kindName(item)];
+}
+
+/** True for a rate item. */
+export function isRate(item: CheckItem): item is RateItem {
+  return item.kind === undefined || item.kind === 'rate';
+}
+
+/** True when every item of the check is a rate item (it then travels in GCRA's own encodings). */
+export function isRateCheck(check: Check): boolean {
+  for (const item of check.items) if (!isRate(item)) return false;
+  return true;
+}
+
+/** The result of {@link evaluateCheck}: the verdict and one outcome per item. */
+export interface CheckResult {
+  /** True when every item passed (and was written). */
+  readonly allowed: boolean;
+  /** One outcome per item, in order. */
+  readonly items: ItemOutcome[];
+}
+
+/**
+ * Evaluates a validated check of any mix of kinds at `now` on `states`,
+ * all-or-nothing: every item is decided (in order, each seeing the earlier
+ * ones), then written only when all passed. A check of rate items only is
+ * GCRA's evaluation (src/gcra.ts), `atMost` included.
+ */
+export function evaluateCheck(check: Check, now: number, states: KindStates): CheckResult {
+  if (isRateCheck(check)) return evaluateGcra(check as Check<RateItem>, now, states.rate);
+  if (check.mode !== 'all') {
+    throw new LimiterError(ErrorCodes.INVALID_OPTION, 'an "atMost" check takes one rate item, got an item of another kind');
+  }
+  const pending = new Map<ItemKind, Map<string, unknown>>();
+  const decided = check.items.map((item) => {
+    const name = kindName(item);
+    const kind = kindOf(item);
+    if (kind === undefined) throw new LimiterError(ErrorCodes.INVALID_OPTION, `check item kind must be one of ${Object.keys(KINDS).join(', ')}, got ${JSON.stringify(name)}`);
+    let own = pending.get(name);
+    if (own === undefined) {
+      own = new Map();
+      pending.set(name, own);
+    }
+    return kind.decide(item, now, (states as unknown as Record<string, unknown>)[name], own);
+  });
+  if (decided.every((d) => d.outcome.allowed)) {
+    for (const d of decided) d.write?.();
+    return { allowed: true, items: decided.map((d) => d.outcome) };
+  }
+  return { allowed: false, items: decided.map((d) => (d.outcome.allowed ? d.unchanged() : d.outcome)) };
+}
+
+/** A fresh state per kind for decoding one reply (see {@link Kind.view}). */
+export function decodeViews(): KindStates {
+  const views: Record<string, unknown> = {};
+  for (const [name, kind] of Object.entries(KINDS)) views[name] = (kind as AnyKind).view();
+  return views as unknown as KindStates;
+}
+
+/** What a failure policy reports for one item (see {@link Kind.policy}). */
+export function policyOutcome(item: CheckItem, mode: CheckMode, allowed: boolean, now: number, retryUs: number): ItemOutcome {
+  const kind = kindOf(item);
+  if (kind === undefined) throw new LimiterError(ErrorCodes.INVALID_OPTION, `check item kind ${JSON.stringify(kindName(item))} is unknown`);
+  return kind.policy(item, mode, allowed, now, retryUs);
+}

@@ -1,0 +1,51 @@
+/**
+ * The one script every store call runs, assembled from the package's Lua
+ * sources (src/lua-sources.ts: read from `lua/`, embedded by the build): the
+ * shared prologue (helpers, the call's arguments, compound checks), one file
+ * per kind of limit, and the dispatch loop.
+ */
+import { LUA_SOURCES } from './lua-sources.js';
+import { Script } from './script.js';
+
+/**
+ * The kinds' Lua files, in assembly order. A new kind of limit adds its
+ * file here (see lua/prologue.lua, "Adding a kind", and src/kinds.ts).
+ */
+export const KIND_SOURCES: readonly string[] = ['gcra.lua'];
+
+/** The text of one file of the package's `lua/` folder. */
+export function luaSource(name: string): string {
+  const source = LUA_SOURCES[name];
+  if (source === undefined) throw new Error(`tollgate: lua/${name} is missing (have: ${Object.keys(LUA_SOURCES).join(', ')})`);
+  return source;
+}
+
+/** A block a kind asks to have inlined: `--[==[inline:NAME` ... `inline:NAME]==]`, a Lua comment where it stands. */
+const INLINE_BLOCK = /^--\[==\[inline:([a-z]+)\n([\s\S]*?)^inline:\1\]==\]\n/gm;
+
+/**
+ * Joins prologue, kinds and dispatch into one script. A kind may hold a
+ * block for the dispatch loop (its hottest path, kept free of a function
+ * call); each `--@inline NAME` line of the loop is replaced by that block,
+ * indented as the line was.
+ */
+export function assembleScript(sources: (name: string) => string = luaSource): string {
+  const blocks = new Map<string, string>();
+  const kinds = KIND_SOURCES.map((name) =>
+    sources(name).replace(INLINE_BLOCK, (_, block: string, body: string) => {
+      blocks.set(block, body);
+      return `-- (block "${block}" is inlined into the dispatch loop below)\n`;
+    }),
+  );
+  const dispatch = sources('dispatch.lua').replace(/^( *)--@inline ([a-z]+)\n/gm, (_, indent: string, block: string) => {
+    const body = blocks.get(block);
+    if (body === undefined) throw new Error(`tollgate: lua/dispatch.lua inlines block "${block}", which no kind defines`);
+    blocks.delete(block);
+    return body.replace(/^(?=.)/gm, indent);
+  });
+  if (blocks.size > 0) throw new Error(`tollgate: inline blocks never used: ${[...blocks.keys()].join(', ')}`);
+  return [sources('prologue.lua'), ...kinds, dispatch].join('\n');
+}
+
+/** The assembled script, with its SHA1, loaded once per process. */
+export const limitScript: Script = new Script(assembleScript());

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -120,11 +120,12 @@ test('the tarball holds the built JavaScript and declarations, lua/ once, and RE
   for (const wanted of ['package.json', 'README.md', 'CHANGELOG.md', 'LICENSE', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/middleware/express.js', 'dist/middleware/fastify.d.ts', 'lua/gcra.lua']) {
     assert.ok(paths.includes(wanted), `${wanted} missing from ${paths.join(', ')}`);
   }
-  assert.deepEqual(paths.filter((p) => p.endsWith('.lua')), ['lua/gcra.lua']);
+  const lua = readdirSync(join(root, 'lua')).filter((name) => name.endsWith('.lua')).sort();
+  assert.deepEqual(paths.filter((p) => p.endsWith('.lua')), lua.map((name) => `lua/${name}`));
   assert.deepEqual(paths.filter((p) => /\.(c|m)?ts$/.test(p) && !p.endsWith('.d.ts')), [], 'no TypeScript sources');
   const embedded = readFileSync(join(app, 'node_modules/tollgate/dist/src/lua-sources.js'), 'utf8');
   assert.doesNotMatch(embedded, /readFileSync|import\.meta/);
-  assert.ok(embedded.includes(JSON.stringify(readFileSync(join(root, 'lua/gcra.lua'), 'utf8'))), 'gcra.lua embedded verbatim');
+  for (const name of lua) assert.ok(embedded.includes(JSON.stringify(readFileSync(join(root, 'lua', name), 'utf8'))), `${name} embedded verbatim`);
 });
 
 test('no condition in the published exports resolves to TypeScript sources', () => {

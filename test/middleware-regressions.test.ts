@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { ErrorCodes, LimiterError } from '../src/errors.js';
 import { Limiter } from '../src/limiter.js';
-import { perMinute, perSecond } from '../src/limits.js';
+import { perDay, perHour, perMinute, perSecond } from '../src/limits.js';
 import type { Check, CheckOutcome, Store } from '../src/store.js';
 import { headerKey } from '../middleware/keys.js';
 import type { TollgateWarning } from '../middleware/types.js';
@@ -81,7 +81,8 @@ for (const backend of all) {
                 limiter,
                 policy: async () => {
                   counts.policy += 1;
-                  return { limits: { a: perSecond(100), b: perMinute(1000) } };
+                  // Slow limits: a Redis key's TTL runs in real time while the test clock stands still.
+                  return { limits: { a: perHour(100), b: perDay(1000) } };
                 },
                 policyKey: () => {
                   counts.policyKey += 1;

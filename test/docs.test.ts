@@ -1,0 +1,79 @@
+/**
+ * Doc tests: every TypeScript/JavaScript code block of README.md and docs/
+ * is type-checked with the repository's strict settings (`tollgate` mapped to
+ * the sources) and, unless marked ```ts fragment, run as its own process,
+ * which must exit 0 by itself within the timeout. Runs see REDIS_URL pointing
+ * at this file's harness Redis and PORT=0 (any free port), never a server of
+ * the machine.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, normalize } from 'node:path';
+import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { anchors, docFiles, links, locate, writeBlocks } from './helpers/doc-blocks.js';
+import { useRedis } from './helpers/redis-server.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const outDir = join(root, 'scratch', 'doc-blocks');
+const blocks = writeBlocks(root, outDir);
+const RUN_TIMEOUT_MS = 30_000;
+
+/** Runs one block under tsx from the repository root; resolves with its exit code and output. */
+function runBlock(file: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; signal: string | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', file], { cwd: root, env: { ...process.env, NODE_OPTIONS: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, out });
+    });
+  });
+}
+
+test('the docs have code blocks, and the README has runnable ones', () => {
+  assert.ok(blocks.length >= 5, `found ${blocks.length} blocks`);
+  assert.ok(blocks.filter((b) => b.doc === 'README.md' && !b.fragment).length >= 3, 'runnable README blocks');
+});
+
+test('every block type-checks (strict, as the repository)', () => {
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  const r = spawnSync(process.execPath, [tsc, '-p', outDir], { cwd: root, encoding: 'utf8' });
+  const errors = r.stdout.split('\n').filter((l) => l.includes('error TS')).map((l) => locate(blocks, l.replace(/^scratch\/doc-blocks\//, '')));
+  assert.deepEqual(errors, [], `type errors in the docs:\n${errors.join('\n')}`);
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+});
+
+test('every link resolves in the published package, or is an absolute URL', () => {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { files: string[] };
+  const published = ['package.json', 'README.md', 'LICENSE', ...pkg.files];
+  const bad: string[] = [];
+  for (const doc of docFiles(root)) {
+    const text = readFileSync(join(root, doc), 'utf8');
+    for (const target of links(text)) {
+      if (/^[a-z]+:/.test(target)) continue;
+      const [path = '', anchor] = target.split('#');
+      const file = path === '' ? doc : normalize(join(dirname(doc), path)).replace(/\/$/, '');
+      if (!existsSync(join(root, file))) bad.push(`${doc}: ${target} (no such file)`);
+      else if (!published.some((p) => file === p || file.startsWith(`${p}/`))) bad.push(`${doc}: ${target} (not in the package's files)`);
+      else if (anchor && file.endsWith('.md') && !anchors(readFileSync(join(root, file), 'utf8')).has(anchor)) bad.push(`${doc}: ${target} (no such heading)`);
+    }
+  }
+  assert.deepEqual(bad, []);
+});
+
+describe('every block not marked fragment runs and exits by itself', () => {
+  const redis = useRedis();
+  for (const block of blocks.filter((b) => !b.fragment)) {
+    test(`${block.doc}:${block.line}`, async () => {
+      const r = await runBlock(block.file, { REDIS_URL: redis.url, PORT: '0' });
+      assert.equal(r.signal, null, `killed after ${RUN_TIMEOUT_MS} ms (did it close its store or server?)\n${r.out}`);
+      assert.equal(r.code, 0, `exit ${r.code}\n${r.out}`);
+    });
+  }
+});

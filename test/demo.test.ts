@@ -1,0 +1,197 @@
+/**
+ * `npm run demo` (examples/demo.ts), run as a user runs it: with --no-traffic
+ * it serves `/` with valid RateLimit/RateLimit-Policy fields and `/metrics`
+ * with tollgate's metrics; the traffic phase, run non-interactively, prints
+ * per-second and total counts that add up (and match /metrics); with
+ * REDIS_URL and --workers 2, two processes share the limits in a harness
+ * Redis. Ctrl-C (SIGINT) always exits 0.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { callsOf } from './helpers/commandstats.js';
+import { parseRateLimitField } from './helpers/http.js';
+import { freePort, useRedis } from './helpers/redis-server.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+interface Demo {
+  readonly child: ChildProcess;
+  /** Everything printed so far (stdout and stderr). */
+  output(): string;
+  /** Resolves once the output matches, or rejects at the deadline. */
+  waitFor(pattern: RegExp, ms?: number): Promise<RegExpMatchArray>;
+  /** SIGINT, then the exit code. */
+  interrupt(): Promise<number | null>;
+}
+
+function startDemo(args: readonly string[], env: NodeJS.ProcessEnv = {}): Demo {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'examples/demo.ts', ...args], {
+    cwd: root,
+    env: { ...process.env, NODE_OPTIONS: '', REDIS_URL: '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    child,
+    output: () => out,
+    async waitFor(pattern, ms = 60_000) {
+      const end = Date.now() + ms;
+      for (;;) {
+        const m = pattern.exec(out);
+        if (m) return m;
+        if (child.exitCode !== null || Date.now() > end) throw new Error(`demo output never matched ${pattern} (exit ${child.exitCode}):\n${out}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    async interrupt() {
+      if (child.exitCode === null) child.kill('SIGINT');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const code = await exit;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
+
+interface Counts {
+  allowed: number;
+  client: number;
+  plan: number;
+}
+
+const ROW = /^\s*(total|\d+s)\s+(\w+) \((\w+)\)\s+(\d+) allowed\s+(\d+) denied \(client\)\s+(\d+) denied \(plan\)(.*)$/gm;
+
+/** The per-second rows and the totals of a traffic report, per tenant. */
+function parseReport(out: string): { seconds: Map<string, Counts[]>; totals: Map<string, Counts & { sent: number; rest: string }> } {
+  const seconds = new Map<string, Counts[]>();
+  const totals = new Map<string, Counts & { sent: number; rest: string }>();
+  for (const m of out.matchAll(ROW)) {
+    const [, when = '', tenant = '', , a = '', c = '', p = '', rest = ''] = m;
+    const counts = { allowed: Number(a), client: Number(c), plan: Number(p) };
+    if (when === 'total') totals.set(tenant, { ...counts, sent: Number(/of (\d+) sent/.exec(rest)?.[1]), rest });
+    else seconds.set(tenant, [...(seconds.get(tenant) ?? []), counts]);
+  }
+  return { seconds, totals };
+}
+
+function checkReport(out: string, durationS: number): Map<string, Counts & { sent: number; rest: string }> {
+  const { seconds, totals } = parseReport(out);
+  assert.deepEqual([...totals.keys()].sort(), ['acme', 'initech'], out);
+  for (const [tenant, total] of totals) {
+    const rows = seconds.get(tenant) ?? [];
+    assert.equal(rows.length, durationS, `${tenant}: one row per second\n${out}`);
+    const sum = rows.reduce((s, r) => ({ allowed: s.allowed + r.allowed, client: s.client + r.client, plan: s.plan + r.plan }), { allowed: 0, client: 0, plan: 0 });
+    assert.deepEqual(sum, { allowed: total.allowed, client: total.client, plan: total.plan }, `${tenant}: the seconds add up to the total`);
+    assert.equal(total.allowed + total.client + total.plan, total.sent, `${tenant}: every request sent was allowed or denied`);
+    assert.ok(total.sent > 0 && total.allowed > 0);
+  }
+  return totals;
+}
+
+/** Sums a Prometheus counter's samples whose labels include `match`. */
+function sumSamples(text: string, metric: string, match: string): number {
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith(`${metric}{`) && l.includes(match))
+    .reduce((s, l) => s + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+}
+
+describe('npm run demo', () => {
+  test('--no-traffic --port N: / carries valid rate-limit fields, /metrics serves tollgate metrics, SIGINT exits 0', async () => {
+    const port = await freePort();
+    const demo = startDemo(['--no-traffic', '--port', String(port)]);
+    try {
+      await demo.waitFor(/Serving \(Ctrl-C to stop\)/);
+      assert.match(demo.output(), new RegExp(`http://127\\.0\\.0\\.1:${port}/metrics`));
+      assert.doesNotMatch(demo.output(), /Traffic:/);
+
+      const anonymous = await fetch(`http://127.0.0.1:${port}/`);
+      assert.equal(anonymous.status, 200);
+      assert.deepEqual(parseRateLimitField(anonymous.headers.get('ratelimit-policy')), [{ name: 'client', params: { q: 5, w: 1 } }]);
+
+      const tenant = await fetch(`http://127.0.0.1:${port}/`, { headers: { 'x-api-key': 'initech-1' } });
+      assert.equal(tenant.status, 200);
+      assert.deepEqual(parseRateLimitField(tenant.headers.get('ratelimit-policy')), [
+        { name: 'client', params: { q: 8, w: 1 } },
+        { name: 'tenant', params: { q: 10, w: 1 } },
+      ]);
+      const fields = parseRateLimitField(tenant.headers.get('ratelimit'));
+      assert.deepEqual(fields.map((f) => [f.name, f.params.r]), [['client', 7], ['tenant', 9]]);
+      assert.deepEqual(await tenant.json(), { hello: 'initech', plan: 'free', remaining: 7, worker: 'main' });
+
+      const scrape = await fetch(`http://127.0.0.1:${port}/metrics`);
+      assert.equal(scrape.status, 200);
+      assert.match(scrape.headers.get('content-type') ?? '', /^text\/plain/);
+      const text = await scrape.text();
+      assert.equal(sumSamples(text, 'tollgate_http_requests_total', 'tollgate_http_result="allowed"'), 2, text);
+      assert.equal(sumSamples(text, 'tollgate_checks_total', 'tollgate_check_outcome="allowed"'), 2, text);
+      assert.match(text, /^tollgate_check_duration_count\{/m);
+    } finally {
+      assert.equal(await demo.interrupt(), 0, demo.output());
+    }
+    assert.match(demo.output(), /stopped/);
+  });
+
+  test('the traffic phase, not on a TTY: per-second lines, totals that add up and match /metrics, one set of headers, one 429 body', async () => {
+    const demo = startDemo(['--port', '0', '--duration', '2']);
+    try {
+      const [, port] = await demo.waitFor(/listening\s+http:\/\/127\.0\.0\.1:(\d+)\//);
+      await demo.waitFor(/Serving \(Ctrl-C to stop\)/);
+      const out = demo.output();
+      assert.ok(!out.includes(`${String.fromCharCode(27)}[`), 'plain lines, no cursor movement, when stdout is not a TTY');
+      const totals = checkReport(out, 2);
+      assert.match(out, /ratelimit-policy: "client";q=8;w=1, "tenant";q=\d+;w=1/);
+      assert.match(out, /ratelimit: "client";r=\d+;t=\d+, "tenant";r=\d+;t=\d+/);
+      const body = /One 429 answered \(application\/problem\+json\):\n([\s\S]*?)\n\nServing/.exec(out)?.[1];
+      const denied = [...totals.values()].reduce((s, t) => s + t.client + t.plan, 0);
+      if (denied > 0) assert.equal((JSON.parse(body ?? '') as { status: number }).status, 429);
+
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const allowed = [...totals.values()].reduce((s, t) => s + t.allowed, 0);
+      assert.equal(sumSamples(text, 'tollgate_http_requests_total', 'tollgate_http_result="allowed"'), allowed, text);
+      assert.equal(sumSamples(text, 'tollgate_http_requests_total', 'tollgate_http_result="denied"'), denied, text);
+    } finally {
+      assert.equal(await demo.interrupt(), 0, demo.output());
+    }
+  });
+
+  test('--workers 2 without REDIS_URL says why it cannot run', async () => {
+    const demo = startDemo(['--workers', '2', '--port', '0']);
+    const code = await new Promise<number | null>((resolve) => demo.child.once('exit', resolve));
+    assert.equal(code, 1);
+    assert.match(demo.output(), /--workers 2 needs REDIS_URL/);
+  });
+
+  test('a bad flag prints the usage', async () => {
+    const demo = startDemo(['--port', 'x']);
+    const code = await new Promise<number | null>((resolve) => demo.child.once('exit', resolve));
+    assert.equal(code, 2);
+    assert.match(demo.output(), /--port must be an integer from 0 to 65535, got "x"\nusage: npm run demo/);
+  });
+
+  describe('on Redis', () => {
+    const redis = useRedis();
+    test('REDIS_URL and --workers 2: two server processes answer, sharing the limits in Redis', async () => {
+      const demo = startDemo(['--port', '0', '--duration', '2', '--workers', '2'], { REDIS_URL: redis.url });
+      try {
+        await demo.waitFor(/Serving \(Ctrl-C to stop\)/, 90_000);
+        const out = demo.output();
+        assert.match(out, /decided by\s+Redis at redis:\/\/127\.0\.0\.1:\d+ .*shared by 2 server processes/);
+        const totals = checkReport(out, 2);
+        const served = [...totals.values()].map((t) => t.rest).join(' ');
+        assert.match(served, /w1:\d+/, 'worker 1 answered');
+        assert.match(served, /w2:\d+/, 'worker 2 answered');
+        const scripts = (await callsOf(redis.shared, 'evalsha')) + (await callsOf(redis.shared, 'eval'));
+        assert.ok(scripts > 0, 'the checks ran in the harness Redis');
+      } finally {
+        assert.equal(await demo.interrupt(), 0, demo.output());
+      }
+      assert.equal(demo.output().match(/stopped/g)?.length, 3, 'the primary and both workers stopped');
+    });
+  });
+});

@@ -7,55 +7,14 @@
  * Redis. Ctrl-C (SIGINT) always exits 0.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { type RunningProgram, runProgram, sumSamples } from './helpers/child.js';
 import { callsOf } from './helpers/commandstats.js';
 import { parseRateLimitField } from './helpers/http.js';
 import { freePort, useRedis } from './helpers/redis-server.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-
-interface Demo {
-  readonly child: ChildProcess;
-  /** Everything printed so far (stdout and stderr). */
-  output(): string;
-  /** Resolves once the output matches, or rejects at the deadline. */
-  waitFor(pattern: RegExp, ms?: number): Promise<RegExpMatchArray>;
-  /** SIGINT, then the exit code. */
-  interrupt(): Promise<number | null>;
-}
-
-function startDemo(args: readonly string[], env: NodeJS.ProcessEnv = {}): Demo {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'examples/demo.ts', ...args], {
-    cwd: root,
-    env: { ...process.env, NODE_OPTIONS: '', REDIS_URL: '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return {
-    child,
-    output: () => out,
-    async waitFor(pattern, ms = 60_000) {
-      const end = Date.now() + ms;
-      for (;;) {
-        const m = pattern.exec(out);
-        if (m) return m;
-        if (child.exitCode !== null || Date.now() > end) throw new Error(`demo output never matched ${pattern} (exit ${child.exitCode}):\n${out}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    },
-    async interrupt() {
-      if (child.exitCode === null) child.kill('SIGINT');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      const code = await exit;
-      clearTimeout(timer);
-      return code;
-    },
-  };
+function startDemo(args: readonly string[], env: NodeJS.ProcessEnv = {}): RunningProgram {
+  return runProgram('examples/demo.ts', args, env);
 }
 
 interface Counts {
@@ -91,14 +50,6 @@ function checkReport(out: string, durationS: number): Map<string, Counts & { sen
     assert.ok(total.sent > 0 && total.allowed > 0);
   }
   return totals;
-}
-
-/** Sums a Prometheus counter's samples whose labels include `match`. */
-function sumSamples(text: string, metric: string, match: string): number {
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith(`${metric}{`) && l.includes(match))
-    .reduce((s, l) => s + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
 }
 
 describe('npm run demo', () => {
@@ -162,14 +113,14 @@ describe('npm run demo', () => {
 
   test('--workers 2 without REDIS_URL says why it cannot run', async () => {
     const demo = startDemo(['--workers', '2', '--port', '0']);
-    const code = await new Promise<number | null>((resolve) => demo.child.once('exit', resolve));
+    const code = await demo.exited;
     assert.equal(code, 1);
     assert.match(demo.output(), /--workers 2 needs REDIS_URL/);
   });
 
   test('a bad flag prints the usage', async () => {
     const demo = startDemo(['--port', 'x']);
-    const code = await new Promise<number | null>((resolve) => demo.child.once('exit', resolve));
+    const code = await demo.exited;
     assert.equal(code, 2);
     assert.match(demo.output(), /--port must be an integer from 0 to 65535, got "x"\nusage: npm run demo/);
   });

@@ -7,12 +7,13 @@
  * the machine.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, normalize } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { runProgram } from './helpers/child.js';
 import { anchors, docFiles, links, locate, writeBlocks } from './helpers/doc-blocks.js';
 import { useRedis } from './helpers/redis-server.js';
 
@@ -20,21 +21,6 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const outDir = join(root, 'scratch', 'doc-blocks');
 const blocks = writeBlocks(root, outDir);
 const RUN_TIMEOUT_MS = 30_000;
-
-/** Runs one block under tsx from the repository root; resolves with its exit code and output. */
-function runBlock(file: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; signal: string | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', file], { cwd: root, env: { ...process.env, NODE_OPTIONS: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, out });
-    });
-  });
-}
 
 test('the docs have code blocks, and the README has runnable ones', () => {
   assert.ok(blocks.length >= 5, `found ${blocks.length} blocks`);
@@ -71,9 +57,10 @@ describe('every block not marked fragment runs and exits by itself', () => {
   const redis = useRedis();
   for (const block of blocks.filter((b) => !b.fragment)) {
     test(`${block.doc}:${block.line}`, async () => {
-      const r = await runBlock(block.file, { REDIS_URL: redis.url, PORT: '0' });
-      assert.equal(r.signal, null, `killed after ${RUN_TIMEOUT_MS} ms (did it close its store or server?)\n${r.out}`);
-      assert.equal(r.code, 0, `exit ${r.code}\n${r.out}`);
+      const r = runProgram(block.file, [], { REDIS_URL: redis.url, PORT: '0' }, RUN_TIMEOUT_MS);
+      const code = await r.exited;
+      assert.notEqual(code, null, `killed after ${RUN_TIMEOUT_MS} ms (did it close its store or server?)\n${r.output()}`);
+      assert.equal(code, 0, `exit ${code}\n${r.output()}`);
     });
   }
 });

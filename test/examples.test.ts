@@ -6,45 +6,12 @@
  * serves tollgate's metrics to a scrape.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { type RunningProgram, runProgram, sumSamples } from './helpers/child.js';
 import { freePort } from './helpers/redis-server.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-
-interface Running {
-  readonly child: ChildProcess;
-  output(): string;
-  exited: Promise<number | null>;
-}
-
-function run(file: string, env: NodeJS.ProcessEnv = {}): Running {
-  const child = spawn(process.execPath, ['--import', 'tsx', file], { cwd: root, env: { ...process.env, NODE_OPTIONS: '', REDIS_URL: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const kill = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => {
-      clearTimeout(kill);
-      resolve(code);
-    }),
-  );
-  return { child, output: () => out, exited };
-}
-
-async function waitFor(r: Running, pattern: RegExp): Promise<void> {
-  const end = Date.now() + 30_000;
-  while (!pattern.test(r.output())) {
-    if (r.child.exitCode !== null || Date.now() > end) throw new Error(`never printed ${pattern}:\n${r.output()}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-async function stop(r: Running): Promise<void> {
-  r.child.kill('SIGINT');
-  assert.equal(await r.exited, 0, r.output());
+async function stop(r: RunningProgram): Promise<void> {
+  assert.equal(await r.interrupt(), 0, r.output());
 }
 
 /** Status codes of `n` requests sent one after another. */
@@ -61,9 +28,9 @@ async function statuses(url: string, n: number, headers: Record<string, string> 
 describe('examples', () => {
   test('express-minimal.ts: 5 per second per client address', async () => {
     const port = await freePort();
-    const r = run('examples/express-minimal.ts', { PORT: String(port) });
+    const r = runProgram('examples/express-minimal.ts', [], { PORT: String(port) });
     try {
-      await waitFor(r, /listening on http:\/\/127\.0\.0\.1:\d+\//);
+      await r.waitFor(/listening on http:\/\/127\.0\.0\.1:\d+\//);
       const seen = await statuses(`http://127.0.0.1:${port}/`, 7);
       assert.deepEqual(seen.slice(0, 5), [200, 200, 200, 200, 200]);
       assert.ok(seen.slice(5).includes(429), `a burst of 7 meets a 429: ${seen.join(' ')}`);
@@ -74,9 +41,9 @@ describe('examples', () => {
 
   test('fastify-minimal.ts: every route limited, /search stricter, /health exempt', async () => {
     const port = await freePort();
-    const r = run('examples/fastify-minimal.ts', { PORT: String(port) });
+    const r = runProgram('examples/fastify-minimal.ts', [], { PORT: String(port) });
     try {
-      await waitFor(r, /listening on http:\/\/127\.0\.0\.1:\d+\//);
+      await r.waitFor(/listening on http:\/\/127\.0\.0\.1:\d+\//);
       const search = await statuses(`http://127.0.0.1:${port}/search`, 4);
       assert.deepEqual(search.slice(0, 2), [200, 200]);
       assert.ok(search.slice(2).includes(429), `search: ${search.join(' ')}`);
@@ -91,9 +58,9 @@ describe('examples', () => {
 
   test('tenant-plans.ts: unknown keys 401, the free tenant shares 5 per minute across its keys', async () => {
     const port = await freePort();
-    const r = run('examples/tenant-plans.ts', { PORT: String(port) });
+    const r = runProgram('examples/tenant-plans.ts', [], { PORT: String(port) });
     try {
-      await waitFor(r, /listening on http:\/\/127\.0\.0\.1:\d+\//);
+      await r.waitFor(/listening on http:\/\/127\.0\.0\.1:\d+\//);
       const url = `http://127.0.0.1:${port}/`;
       assert.deepEqual(await statuses(url, 1), [401]);
       // Two keys of one tenant, 2 requests each (within the per-key burst of 2): 4 of the tenant's 5.
@@ -113,7 +80,7 @@ describe('examples', () => {
   });
 
   test('outgoing-wait.ts: 20 calls to a strict upstream, none answered 429, and it exits by itself', async () => {
-    const r = run('examples/outgoing-wait.ts');
+    const r = runProgram('examples/outgoing-wait.ts');
     assert.equal(await r.exited, 0, r.output());
     assert.match(r.output(), /^20 calls in [\d.]+ s: 20 answered 200, 0 answered 429$/m);
   });
@@ -121,17 +88,13 @@ describe('examples', () => {
   test('otel-prometheus/server.ts: the scrape shows tollgate checks and HTTP requests', async () => {
     const port = await freePort();
     const metricsPort = await freePort();
-    const r = run('examples/otel-prometheus/server.ts', { PORT: String(port), METRICS_PORT: String(metricsPort) });
+    const r = runProgram('examples/otel-prometheus/server.ts', [], { PORT: String(port), METRICS_PORT: String(metricsPort) });
     try {
-      await waitFor(r, /metrics: http:\/\/127\.0\.0\.1:\d+\/metrics/);
+      await r.waitFor(/metrics: http:\/\/127\.0\.0\.1:\d+\/metrics/);
       const seen = await statuses(`http://127.0.0.1:${port}/`, 8);
       const allowed = seen.filter((s) => s === 200).length;
       const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-      const total = (result: string): number =>
-        text
-          .split('\n')
-          .filter((l) => l.startsWith('tollgate_http_requests_total{') && l.includes(`tollgate_http_result="${result}"`))
-          .reduce((s, l) => s + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+      const total = (result: string): number => sumSamples(text, 'tollgate_http_requests_total', `tollgate_http_result="${result}"`);
       assert.equal(total('allowed'), allowed, text);
       assert.equal(total('denied'), 8 - allowed, text);
       assert.match(text, /^tollgate_checks_total\{/m);

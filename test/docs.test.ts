@@ -53,6 +53,12 @@ test('every link resolves in the published package, or is an absolute URL', () =
   assert.deepEqual(bad, []);
 });
 
+test('a runnable block that talks to Redis takes its address from REDIS_URL (never the machine\'s 6379)', () => {
+  const unsafe = blocks.filter((b) => !b.fragment && /RedisStore|ioredis|new Redis\b|new Cluster\b/.test(b.code) && !b.code.includes('process.env.REDIS_URL'));
+  assert.deepEqual(unsafe.map((b) => `${b.doc}:${b.line}`), []);
+  assert.ok(blocks.some((b) => !b.fragment && b.code.includes('process.env.REDIS_URL')), 'at least one block runs on the harness Redis');
+});
+
 describe('every block not marked fragment runs and exits by itself', () => {
   const redis = useRedis();
   for (const block of blocks.filter((b) => !b.fragment)) {

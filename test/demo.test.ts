@@ -9,6 +9,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { type RunningProgram, runProgram, sumSamples } from './helpers/child.js';
+import { type Tally, type TrafficReport, emptyTally } from '../examples/demo/traffic.js';
+import { LiveView } from '../examples/demo/view.js';
 import { callsOf } from './helpers/commandstats.js';
 import { parseRateLimitField } from './helpers/http.js';
 import { freePort, useRedis } from './helpers/redis-server.js';
@@ -144,5 +146,54 @@ describe('npm run demo', () => {
       }
       assert.equal(demo.output().match(/stopped/g)?.length, 3, 'the primary and both workers stopped');
     });
+  });
+});
+
+describe('the live view', () => {
+  const ESC = String.fromCharCode(27);
+  const tally = (allowed: number, deniedClient: number, deniedTenant: number): Tally => ({ ...emptyTally(), sent: allowed + deniedClient + deniedTenant, allowed, deniedClient, deniedTenant });
+  const report = (): TrafficReport => ({
+    seconds: [{ a: tally(5, 1, 0) }, { a: tally(3, 0, 2) }],
+    pending: [0, 1],
+    totals: { a: tally(8, 1, 2) },
+    sampleHeaders: {},
+    sampleDenial: undefined,
+  });
+  const sink = (tty: boolean): { out: NodeJS.WriteStream; text: () => string } => {
+    let text = '';
+    const out = { isTTY: tty, write: (chunk: string) => ((text += chunk), true) } as unknown as NodeJS.WriteStream;
+    return { out, text: () => text };
+  };
+
+  test('on a TTY it redraws the same lines in place, the open second marked "now"', () => {
+    const { out, text } = sink(true);
+    const view = new LiveView(out, { a: 'a (free)' }, 10);
+    const r = report();
+    view.update(r, 500);
+    assert.match(text(), / now {2}a \(free\) +5 allowed +1 denied \(client\) +0 denied \(plan\) {2}█{15}░{3} *$/m);
+    view.update(r, 1100);
+    const second = text().split(`${ESC}[1A`)[1] ?? '';
+    assert.match(second, /^\S*\s+1s {2}a \(free\)/, 'moved up over the one line drawn, then redrew it final');
+    assert.match(second, / now {2}a \(free\) +3 allowed/);
+    view.update(r, 2000, true);
+    const last = text().split(`${ESC}[2A`)[1] ?? '';
+    assert.match(last, / 1s {2}a/);
+    assert.match(last, / 2s {2}a \(free\) +3 allowed +0 denied \(client\) +2 denied \(plan\)/);
+  });
+
+  test('elsewhere it prints each second once, when its every answer is in', () => {
+    const { out, text } = sink(false);
+    const view = new LiveView(out, { a: 'a (free)' }, 10);
+    const r = report();
+    view.update(r, 500);
+    assert.equal(text(), '', 'the first second is not over');
+    view.update(r, 2500);
+    assert.equal(text().split('\n').filter(Boolean).length, 1, 'the second second still waits for an answer');
+    r.pending[1] = 0;
+    view.update(r, 2600);
+    view.update(r, 2700, true);
+    const lines = text().split('\n').filter(Boolean);
+    assert.deepEqual(lines.map((l) => l.trim().split(/\s+/)[0]), ['1s', '2s']);
+    assert.ok(!text().includes(ESC));
   });
 });

@@ -53,11 +53,12 @@ async function traffic(port: number, options: DemoOptions): Promise<void> {
   printReport(report, labels, options.durationMs);
 }
 
-function serving(port: number): void {
+function serving(port: number, workers: number): void {
   const base = `http://127.0.0.1:${port}`;
   console.log(`\nServing (Ctrl-C to stop):`);
   console.log(`  API      ${base}/        curl -i -H 'x-api-key: initech-1' ${base}/`);
-  console.log(`  metrics  ${base}/metrics  (Prometheus text format)`);
+  const perWorker = workers > 1 ? '; a scrape is answered by one worker, with its own counts' : '';
+  console.log(`  metrics  ${base}/metrics  (Prometheus text format${perWorker})`);
 }
 
 /** Runs `stop` once on SIGINT or SIGTERM. */
@@ -84,7 +85,7 @@ async function single(options: DemoOptions): Promise<void> {
   banner(server.storeLabel, options);
   console.log(`  listening   http://127.0.0.1:${server.port}/`);
   if (options.traffic) await traffic(server.port, options);
-  serving(server.port);
+  serving(server.port, 1);
 }
 
 async function primary(options: DemoOptions): Promise<void> {
@@ -112,7 +113,7 @@ async function primary(options: DemoOptions): Promise<void> {
   banner(first.storeLabel, options);
   console.log(`  listening   http://127.0.0.1:${first.port}/ (workers ${workers.map((w) => w.process.pid).join(', ')})`);
   if (options.traffic) await traffic(first.port, options);
-  serving(first.port);
+  serving(first.port, options.workers);
 }
 
 async function worker(): Promise<void> {

@@ -14,7 +14,7 @@ import { dirname, join, normalize } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { runProgram } from './helpers/child.js';
-import { anchors, docFiles, links, locate, writeBlocks } from './helpers/doc-blocks.js';
+import { anchors, docFiles, links, locate, slug, writeBlocks } from './helpers/doc-blocks.js';
 import { useRedis } from './helpers/redis-server.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -51,6 +51,16 @@ test('every link resolves in the published package, or is an absolute URL', () =
     }
   }
   assert.deepEqual(bad, []);
+});
+
+test('the README\'s contents list every section after it', () => {
+  const text = readFileSync(join(root, 'README.md'), 'utf8');
+  const contents = /^## Contents\n([\s\S]*?)\n## /m.exec(text)?.[1] ?? '';
+  const listed = new Set(links(contents).map((l) => l.replace(/^#/, '')));
+  const after = text.slice(text.indexOf('## Contents'));
+  const sections = [...after.matchAll(/^## (.+)$/gm)].map((m) => slug(m[1] ?? '')).filter((a) => a !== 'contents' && a !== 'license');
+  assert.ok(sections.length >= 8);
+  assert.deepEqual(sections.filter((a) => !listed.has(a)), [], 'sections missing from ## Contents');
 });
 
 test('a runnable block that talks to Redis takes its address from REDIS_URL (never the machine\'s 6379)', () => {

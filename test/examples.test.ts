@@ -31,7 +31,7 @@ describe('examples', () => {
     const r = runProgram('examples/express-minimal.ts', [], { PORT: String(port) });
     try {
       await r.waitFor(/listening on http:\/\/127\.0\.0\.1:\d+\//);
-      // 12 back-to-back requests (well under the 2.2 s that 5/s would need to refill them all).
+      // 12 back-to-back requests: all would pass only if they took 1.4 s (7 refills at 5/s).
       const seen = await statuses(`http://127.0.0.1:${port}/`, 12);
       assert.deepEqual(seen.slice(0, 5), [200, 200, 200, 200, 200]);
       assert.ok(seen.slice(5).includes(429), `a burst of 12 meets a 429: ${seen.join(' ')}`);

@@ -14,7 +14,8 @@
 -- ARGV[1]  now in integer µs since the Unix epoch, or "" to read Redis TIME.
 -- ARGV[2]  L, the number of distinct rate limits (>= 1), then L pairs:
 --          T (emission interval µs, >= 1), B (burst, >= 1); an invalid pair
---          fails only the checks that use it.
+--          fails only the checks that use it. A call without rate items
+--          sends one unused pair.
 -- next     C, the number of checks (>= 1), then per check one of:
 --          - a check encoding of a kind (GCRA: a packed integer, "a", "m"; see
 --            the kind's file);

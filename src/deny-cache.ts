@@ -24,7 +24,7 @@
  */
 import { decideItem } from './gcra.js';
 import { isRateCheck } from './kinds.js';
-import type { Check, CheckOutcome, RateItem as CheckItem, RateOutcome as ItemOutcome } from './store.js';
+import type { AnyCheck, AnyOutcome, Check, CheckItem, CheckOutcome, ItemOutcome } from './store.js';
 
 /** How a reply's server time maps to local time: the send and reply instants, in local µs. */
 export interface TimeAnchor {
@@ -110,10 +110,10 @@ export class DenyCache {
    * Answers `check` at local time `local` (µs, in the clock the anchors use)
    * when Redis would certainly deny it; undefined when Redis must decide.
    */
-  answer(check: Check, local: number): CheckOutcome | undefined {
+  answer(check: AnyCheck, local: number): AnyOutcome | undefined {
     // Only rate items are exact to answer locally (other kinds change state in ways this process cannot see).
     if (!isRateCheck(check)) return undefined;
-    const { items } = check as Check<CheckItem>;
+    const { items } = check;
     if (items.length === 1) return this.#answerOne(check, items[0] as CheckItem, local);
     const entries = this.#entries;
     let upper = Infinity; // the server's now is certainly below this

@@ -34,6 +34,8 @@ export const ErrorCodes = {
   CROSS_SLOT: 'ERR_CROSS_SLOT',
   /** A user-supplied function (an adapter's key, cost, policy, policyKey, skip or handler) threw or rejected; see `cause`. */
   CALLBACK: 'ERR_CALLBACK',
+  /** A lease is no longer held (it expired, or was released) when it was extended. */
+  LEASE_EXPIRED: 'ERR_LEASE_EXPIRED',
 } as const;
 
 /** One of the values of {@link ErrorCodes}. */

@@ -9,7 +9,7 @@ import { ErrorCodes, type ErrorCode, type LimiterError, toStoreError } from './e
 import { processClock } from './clock.js';
 import { policyOutcome } from './kinds.js';
 import { MemoryStore } from './memory-store.js';
-import type { Check, CheckOutcome, Store } from './store.js';
+import type { AnyCheck, AnyOutcome, Store } from './store.js';
 
 const STORE_FAILURES: readonly ErrorCode[] = [ErrorCodes.STORE, ErrorCodes.TIMEOUT, ErrorCodes.POOL_TIMEOUT, ErrorCodes.CLOSED];
 
@@ -19,7 +19,7 @@ export function isStoreFailure(error: LimiterError): boolean {
 }
 
 /** store.evaluate, with a synchronous throw (from a third-party store) turned into a rejection. */
-function attempt(check: Check, store: Store): Promise<CheckOutcome> {
+function attempt(check: AnyCheck, store: Store): Promise<AnyOutcome> {
   try {
     return store.evaluate(check);
   } catch (error) {
@@ -35,7 +35,7 @@ function rethrowTyped(error: unknown): never {
 export type FailurePolicy = 'throw' | 'open' | 'closed' | 'local';
 
 /** A store outcome produced by a failure policy, with the policy and the error that triggered it. */
-export interface FailureOutcome extends CheckOutcome {
+export interface FailureOutcome extends AnyOutcome {
   /** The policy that decided. */
   readonly reason: Exclude<FailurePolicy, 'throw'>;
   /** The store error behind it (the latest one during a cooldown). */
@@ -61,8 +61,13 @@ export class FailureHandler {
     return this.#policy;
   }
 
+  /** The in-process store the `local` policy decides with (where its leases must be released). */
+  get local(): MemoryStore {
+    return (this.#local ??= new MemoryStore());
+  }
+
   /** Evaluates `check` on `store`, or answers by policy when it fails (or while cooling down after a failure). */
-  run(check: Check, store: Store): Promise<CheckOutcome> {
+  run(check: AnyCheck, store: Store): Promise<AnyOutcome> {
     if (this.#policy === 'throw') return attempt(check, store).catch(rethrowTyped);
     if (this.#lastError && performance.now() < this.#failedUntil) return Promise.resolve(this.#decide(check, this.#lastError));
     return attempt(check, store).then(
@@ -80,12 +85,11 @@ export class FailureHandler {
     );
   }
 
-  #decide(check: Check, error: LimiterError): FailureOutcome {
+  #decide(check: AnyCheck, error: LimiterError): FailureOutcome {
     const now = processClock();
     switch (this.#policy) {
       case 'local': {
-        this.#local ??= new MemoryStore();
-        return { ...this.#local.evaluateSync(check), reason: 'local', error };
+        return { ...this.local.evaluateSync(check), reason: 'local', error };
       }
       case 'open':
         return {

@@ -1,5 +1,6 @@
 /**
- * tollgate: GCRA rate limiting decided atomically in Redis (or in-process).
+ * tollgate: GCRA rate limits and concurrency limits, decided atomically in
+ * Redis (or in-process).
  * This is the package's public entry point.
  */
 export { Limiter } from './limiter.js';
@@ -10,11 +11,35 @@ export { MemoryStore } from './memory-store.js';
 export type { MemoryStoreOptions } from './memory-store.js';
 export { perSecond, perMinute, perHour, perDay, resolveLimit } from './limits.js';
 export type { Limit, ResolvedLimit } from './limits.js';
+export { concurrency, resolveConcurrency } from './concurrency.js';
+export type { AnyLimit, ConcurrencyLimit, ConcurrencyOptions, ResolvedConcurrency } from './concurrency.js';
+export type { Lease } from './lease.js';
 export { LimiterError, ErrorCodes } from './errors.js';
 export type { ErrorCode } from './errors.js';
-export type { LimitResult, ItemResult, FailureReason } from './result.js';
+export type { LimitResult, ItemResult, CompoundResult, FailureReason } from './result.js';
 export type { FailurePolicy } from './failure.js';
-export type { Store, Check, CheckItem, CheckMode, CheckOutcome, ItemOutcome, OutcomeSource, EvaluateOptions } from './store.js';
+export type {
+  Store,
+  Check,
+  AnyCheck,
+  CheckItem,
+  AnyItem,
+  RateItem,
+  AcquireItem,
+  ReleaseItem,
+  ExtendItem,
+  ConcurrencyItem,
+  ItemKind,
+  CheckMode,
+  CheckOutcome,
+  AnyOutcome,
+  ItemOutcome,
+  AnyItemOutcome,
+  RateOutcome,
+  LeaseOutcome,
+  OutcomeSource,
+  EvaluateOptions,
+} from './store.js';
 export type { Clock } from './clock.js';
 export { MAX_KEY_LENGTH } from './inputs.js';
 export { createHttpHooks } from './telemetry/http.js';

@@ -10,18 +10,19 @@
  * Adding a kind:
  * 1. lua/<kind>.lua registers its item tags in ITEMS (lua/prologue.lua says
  *    how); add the file to KIND_SOURCES in src/lua.ts.
- * 2. src/store.ts: its item type (with a `kind` tag) joins CheckItem, its
- *    outcome type joins ItemOutcome.
+ * 2. src/store.ts: its item type (with a `kind` tag) joins AnyItem, its
+ *    outcome type joins AnyItemOutcome.
  * 3. src/<kind>.ts: its twin, a {@link Kind}; register it in KINDS below and
  *    its state in {@link KindStates} (MemoryStore holds the real one).
  * 4. Known-answer cases (test/cases/), the differential test, docs.
  */
 import { ErrorCodes, LimiterError } from './errors.js';
+import { type LeaseState, concurrencyKind } from './concurrency-kind.js';
 import { type TatState, evaluateGcra, rateKind } from './gcra.js';
-import type { Check, CheckItem, CheckMode, ItemKind, ItemOutcome, RateItem } from './store.js';
+import type { AnyCheck, AnyItem, AnyItemOutcome, Check, CheckMode, ConcurrencyItem, ItemKind, LeaseOutcome, RateItem, RateOutcome } from './store.js';
 
 /** One item's decision inside a check, before the check's verdict is known. */
-export interface ItemDecision<O extends ItemOutcome = ItemOutcome> {
+export interface ItemDecision<O extends AnyItemOutcome = AnyItemOutcome> {
   /** The item's outcome when the check passes, or its denial. */
   readonly outcome: O;
   /** The write to make when every item of the check passed; undefined when nothing is written. */
@@ -34,6 +35,8 @@ export interface ItemDecision<O extends ItemOutcome = ItemOutcome> {
 export interface KindStates {
   /** Rate limits: TATs by key. */
   readonly rate: TatState;
+  /** Concurrency limits: lease sets by key. */
+  readonly concurrency: LeaseState;
 }
 
 /** Arguments of one script call being built: the ARGV body and the call's table of rate limits. */
@@ -45,7 +48,7 @@ export interface EncodeTarget {
 }
 
 /** A kind of limit (see the module comment). */
-export interface Kind<I extends CheckItem, O extends ItemOutcome, S> {
+export interface Kind<I extends AnyItem, O extends AnyItemOutcome, S> {
   /** Redis: pushes the item as an item of an "x" check (its Lua tag, then its arguments). */
   encode(item: I, target: EncodeTarget): void;
   /**
@@ -67,33 +70,35 @@ export interface Kind<I extends CheckItem, O extends ItemOutcome, S> {
   policy(item: I, mode: CheckMode, allowed: boolean, now: number, retryUs: number): O;
 }
 
-type KindOf<K extends ItemKind> = Kind<Extract<CheckItem, { kind?: K }>, ItemOutcome, KindStates[K]>;
-
-/** Every kind, by name. */
-export const KINDS: { readonly [K in ItemKind]: KindOf<K> } = {
+/** Every kind, by name (its item, outcome and state types). */
+export const KINDS: {
+  readonly rate: Kind<RateItem, RateOutcome, TatState>;
+  readonly concurrency: Kind<ConcurrencyItem, LeaseOutcome, LeaseState>;
+} = {
   rate: rateKind,
+  concurrency: concurrencyKind,
 };
 
 /** A kind as the generic code sees it. */
-type AnyKind = Kind<CheckItem, ItemOutcome, unknown>;
+type AnyKind = Kind<AnyItem, AnyItemOutcome, unknown>;
 
 /** The kind name of an item (`rate` when `kind` is left out). */
-export function kindName(item: CheckItem): ItemKind {
+export function kindName(item: AnyItem): ItemKind {
   return item.kind ?? 'rate';
 }
 
 /** The kind of an item, or undefined for an unknown `kind`. */
-export function kindOf(item: CheckItem): AnyKind | undefined {
+export function kindOf(item: AnyItem): AnyKind | undefined {
   return (KINDS as Record<string, AnyKind | undefined>)[kindName(item)];
 }
 
 /** True for a rate item. */
-export function isRate(item: CheckItem): item is RateItem {
+export function isRate(item: AnyItem): item is RateItem {
   return item.kind === undefined || item.kind === 'rate';
 }
 
 /** True when every item of the check is a rate item (it then travels in GCRA's own encodings). */
-export function isRateCheck(check: Check): boolean {
+export function isRateCheck(check: AnyCheck): check is Check<RateItem> {
   for (const item of check.items) if (!isRate(item)) return false;
   return true;
 }
@@ -103,7 +108,7 @@ export interface CheckResult {
   /** True when every item passed (and was written). */
   readonly allowed: boolean;
   /** One outcome per item, in order. */
-  readonly items: ItemOutcome[];
+  readonly items: AnyItemOutcome[];
 }
 
 /**
@@ -112,7 +117,7 @@ export interface CheckResult {
  * ones), then written only when all passed. A check of rate items only is
  * GCRA's evaluation (src/gcra.ts), `atMost` included.
  */
-export function evaluateCheck(check: Check, now: number, states: KindStates): CheckResult {
+export function evaluateCheck(check: AnyCheck, now: number, states: KindStates): CheckResult {
   if (isRateCheck(check)) return evaluateGcra(check as Check<RateItem>, now, states.rate);
   if (check.mode !== 'all') {
     throw new LimiterError(ErrorCodes.INVALID_OPTION, 'an "atMost" check takes one rate item, got an item of another kind');
@@ -144,7 +149,7 @@ export function decodeViews(): KindStates {
 }
 
 /** What a failure policy reports for one item (see {@link Kind.policy}). */
-export function policyOutcome(item: CheckItem, mode: CheckMode, allowed: boolean, now: number, retryUs: number): ItemOutcome {
+export function policyOutcome(item: AnyItem, mode: CheckMode, allowed: boolean, now: number, retryUs: number): AnyItemOutcome {
   const kind = kindOf(item);
   if (kind === undefined) throw new LimiterError(ErrorCodes.INVALID_OPTION, `check item kind ${JSON.stringify(kindName(item))} is unknown`);
   return kind.policy(item, mode, allowed, now, retryUs);

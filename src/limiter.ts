@@ -1,17 +1,21 @@
 /**
  * Limiter: the programmatic API. Validates every input before any store call,
  * turns store outcomes into results (ms, rounded up), applies the failure
- * policy when the store fails, and waits for permission on request.
+ * policy when the store fails, waits for permission on request, and hands
+ * out leases of concurrency limits (src/lease.ts).
  */
-import { ErrorCodes, LimiterError, describe } from './errors.js';
+import { randomUUID } from 'node:crypto';
+import { type AnyLimit, type ConcurrencyLimit, isConcurrencyLimit, resolveConcurrency, ttlMicros } from './concurrency.js';
+import { ErrorCodes, LimiterError, describe, toStoreError } from './errors.js';
 import { type FailurePolicy, FailureHandler } from './failure.js';
 import { checkCost, checkKey } from './inputs.js';
+import { type Lease, LeaseHandle, type LeaseKeeper } from './lease.js';
 import { type Limit, resolveLimit } from './limits.js';
 import { MemoryStore } from './memory-store.js';
 import { enumOption, integerOption, objectOption } from './options.js';
-import { type LimitResult, compoundResult, singleResult, toItemResult } from './result.js';
+import { type CompoundResult, type LimitResult, compoundResult, singleResult, toItemResult } from './result.js';
 import { sleep } from './sleep.js';
-import type { Check, CheckItem, CheckOutcome, Store } from './store.js';
+import type { AcquireItem, AnyCheck, AnyItem, AnyOutcome, LeaseOutcome, Store } from './store.js';
 import { type CheckLimits, Instrumentation, type TelemetryOptions, storeType, telemetryOptions } from './telemetry/instrumentation.js';
 
 /** Options of {@link Limiter}. */
@@ -39,13 +43,13 @@ export interface AllowOptions {
   readonly cost?: number;
 }
 
-/** One item of {@link Limiter.allowAll}. */
-export interface LimitItem {
+/** One item of {@link Limiter.allowAll}: a rate limit, or a concurrency limit (which takes one lease). */
+export interface LimitItem<L extends AnyLimit = AnyLimit> {
   /** The key to limit. */
   readonly key: string;
   /** The limit for this key. */
-  readonly limit: Limit;
-  /** Units to take from this item: an integer >= 0. Default 1. */
+  readonly limit: L;
+  /** Units to take from this item: an integer >= 0. Default 1. A concurrency item takes one lease: 1 or left out. */
   readonly cost?: number;
 }
 
@@ -62,6 +66,7 @@ export class Limiter {
   readonly #store: Store;
   readonly #failure: FailureHandler;
   readonly #telemetry: Instrumentation | undefined;
+  readonly #keeper: LeaseKeeper;
 
   /** Creates a limiter; with no store, an in-process MemoryStore is used. */
   constructor(options?: LimiterOptions) {
@@ -78,6 +83,31 @@ export class Limiter {
     const telemetry = telemetryOptions('Limiter', o);
     this.#telemetry = telemetry.enabled ? new Instrumentation(telemetry, storeType(this.#store)) : undefined;
     if (this.#telemetry) this.#store.instrument?.(this.#telemetry.storeHooks);
+    this.#keeper = {
+      run: (item, local) => {
+        const store = local ? this.#failure.local : this.#store;
+        let pending: Promise<AnyOutcome>;
+        try {
+          pending = store.evaluate({ mode: 'all', items: [item] });
+        } catch (error) {
+          pending = Promise.reject(error);
+        }
+        return pending.then(
+          (outcome) => {
+            const o = outcome.items[0];
+            if (o === undefined || !('inFlight' in o)) throw new LimiterError(ErrorCodes.STORE, `store answered a ${item.op} without a lease outcome`);
+            return o;
+          },
+          (error: unknown) => {
+            throw toStoreError(error);
+          },
+        );
+      },
+      rejectsOnFailure: this.#failure.policy === 'throw',
+      ttl: (ttl) => ttlMicros(ttl, 'extend(ttl)', ErrorCodes.INVALID_OPTION),
+      held: (lease, ttl) => this.#telemetry?.leaseHeld(lease, ttl),
+      gone: (lease) => this.#telemetry?.leaseGone(lease),
+    };
   }
 
   /** The store in use. */
@@ -112,26 +142,56 @@ export class Limiter {
   }
 
   /**
-   * Checks several (key, limit, cost) items at once, all-or-nothing, in one
-   * store call: if any item is denied, nothing is taken from any item.
+   * Takes a lease of `key` under a concurrency limit: allowed while fewer
+   * than `limit.max` leases of the key are held. Release it when done (it
+   * expires on its own after `limit.ttl` ms otherwise). A denial is a lease
+   * with `allowed: false`, whose `retryAfter` says when the oldest held
+   * lease expires.
    */
-  async allowAll(items: readonly LimitItem[]): Promise<LimitResult> {
+  async acquire(key: string, limit: ConcurrencyLimit): Promise<Lease> {
+    const item = acquireItem(key, limit, '');
+    const outcome = await this.#evaluate({ mode: 'all', items: [item] }, limit);
+    return this.#lease(item, limit, outcome, 0);
+  }
+
+  /**
+   * Checks several (key, limit, cost) items at once, all-or-nothing, in one
+   * store call: if any item is denied, nothing is taken from any item. Items
+   * may mix rate and concurrency limits; when allowed, `result.release()`
+   * gives back every lease the check took.
+   */
+  allowAll(items: readonly LimitItem<Limit>[]): Promise<CompoundResult>;
+  allowAll(items: readonly LimitItem[]): Promise<CompoundResult<AnyLimit>>;
+  async allowAll(items: readonly LimitItem[]): Promise<CompoundResult<AnyLimit>> {
     if (!Array.isArray(items) || items.length === 0) {
       throw new LimiterError(ErrorCodes.INVALID_OPTION, `allowAll(items) needs a non-empty array of { key, limit, cost? }, got ${describe(items)}`);
     }
-    const checkItems: CheckItem[] = items.map((item: LimitItem, i) => {
+    const checkItems: AnyItem[] = items.map((item: LimitItem, i) => {
       if (typeof item !== 'object' || item === null) {
         throw new LimiterError(ErrorCodes.INVALID_OPTION, `items[${i}] must be an object { key, limit, cost? }, got ${describe(item)}`);
+      }
+      if (isConcurrencyLimit(item.limit)) {
+        if (item.cost !== undefined && item.cost !== 1) {
+          throw new LimiterError(ErrorCodes.INVALID_COST, `items[${i}].cost must be 1 or left out for a concurrency limit (one lease), got ${describe(item.cost)}`);
+        }
+        return acquireItem(item.key, item.limit, `items[${i}].`);
       }
       return toCheckItem(item.key, item.limit, item.cost === undefined ? 1 : item.cost, `items[${i}].`, 0);
     });
     const outcome = await this.#evaluate({ mode: 'all', items: checkItems }, items);
+    const leases: LeaseHandle[] = [];
     const results = items.map((item, i) => {
       const o = outcome.items[i];
       if (!o) throw new LimiterError(ErrorCodes.STORE, `store answered ${outcome.items.length} items for ${items.length}`);
+      const checked = checkItems[i] as AnyItem;
+      if (outcome.allowed && checked.kind === 'concurrency' && checked.op === 'acquire') {
+        leases.push(this.#lease(checked, item.limit as ConcurrencyLimit, outcome, i));
+      }
       return toItemResult(item.key, item.limit, o);
     });
-    return compoundResult(results, outcome.allowed, outcome.reason);
+    const result = compoundResult(results, outcome.allowed, outcome.reason);
+    const release = (): Promise<void> => Promise.all(leases.map((lease) => lease.release())).then(() => undefined);
+    return Object.defineProperty(result, 'release', { value: release, enumerable: false }) as CompoundResult<AnyLimit>;
   }
 
   /**
@@ -167,7 +227,16 @@ export class Limiter {
     }
   }
 
-  #evaluate(check: Check, limits: CheckLimits): Promise<CheckOutcome> {
+  /** The lease handed out for the acquire item `item` at `index` of a check's outcome. */
+  #lease(item: AcquireItem, limit: ConcurrencyLimit, outcome: AnyOutcome, index: number): LeaseHandle {
+    const o = outcome.items[index];
+    if (o === undefined || !('inFlight' in o)) throw new LimiterError(ErrorCodes.STORE, 'store answered an acquire without a lease outcome');
+    const lease = new LeaseHandle(this.#keeper, item.key, limit, item.ttl, item.lease, o as LeaseOutcome, outcome.reason);
+    if (lease.held) this.#telemetry?.leaseHeld(lease, item.ttl);
+    return lease;
+  }
+
+  #evaluate(check: AnyCheck, limits: CheckLimits): Promise<AnyOutcome> {
     const probe = this.#telemetry?.start(limits, check.items.length);
     if (probe === undefined) return this.#failure.run(check, this.#store);
     const pending = probe.traced ? probe.call(() => this.#failure.run(check, this.#store)) : this.#failure.run(check, this.#store);
@@ -184,14 +253,24 @@ export class Limiter {
   }
 }
 
-function toCheckItem(key: unknown, limit: Limit, cost: unknown, prefix: string, minCost: number): CheckItem {
+function toCheckItem(key: unknown, limit: Limit, cost: unknown, prefix: string, minCost: number): AnyItem {
   const k = checkKey(key, `${prefix}key`);
   const resolved = resolveLimit(limit);
   const c = checkCost(cost, resolved, `${prefix}${minCost === 1 ? 'n' : 'cost'}`, minCost);
   return { key: k, interval: resolved.interval, burst: resolved.burst, cost: c };
 }
 
-function single(key: string, limit: Limit, cost: unknown, mode: 'all' | 'atMost'): Check {
+/** An acquire item for `limit` with a new, random (unguessable) lease id. */
+function acquireItem(key: unknown, limit: ConcurrencyLimit, prefix: string): AcquireItem {
+  const k = checkKey(key, `${prefix}key`);
+  if (!isConcurrencyLimit(limit)) {
+    throw new LimiterError(ErrorCodes.INVALID_LIMIT, `${prefix}limit must be a concurrency limit (concurrency(max, { ttl })), got ${describe(limit)}`);
+  }
+  const { max, ttl } = resolveConcurrency(limit);
+  return { kind: 'concurrency', op: 'acquire', key: k, max, ttl, lease: randomUUID() };
+}
+
+function single(key: string, limit: Limit, cost: unknown, mode: 'all' | 'atMost'): AnyCheck {
   return { mode, items: [toCheckItem(key, limit, cost, '', mode === 'atMost' ? 1 : 0)] };
 }
 

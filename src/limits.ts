@@ -51,6 +51,9 @@ export function resolveLimit(limit: Limit): ResolvedLimit {
   }
   const cached = resolved.get(limit);
   if (cached) return cached;
+  if ((limit as { kind?: unknown }).kind === 'concurrency') {
+    throw new LimiterError(ErrorCodes.INVALID_LIMIT, 'a concurrency limit is checked with acquire() or in allowAll(), not as a rate limit');
+  }
   const { rate, period, burst = rate, name } = limit;
   if (!isPositiveInteger(rate)) throw invalid('rate', rate, 'an integer >= 1');
   if (typeof period !== 'number' || !Number.isFinite(period) || period <= 0) {

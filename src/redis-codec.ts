@@ -16,7 +16,7 @@ import { ErrorCodes, LimiterError } from './errors.js';
 import { evaluateGcra } from './gcra.js';
 import { MAX_SAFE } from './intmath.js';
 import { type EncodeTarget, decodeViews, evaluateCheck, isRate, isRateCheck, kindOf } from './kinds.js';
-import type { Check, CheckOutcome, RateItem } from './store.js';
+import type { AnyCheck, AnyOutcome, Check, CheckOutcome, RateItem } from './store.js';
 
 /** KEYS and ARGV for one script call. */
 export interface EncodedBatch {
@@ -39,7 +39,7 @@ function limitIndex(table: number[], interval: number, burst: number): number {
  * Builds the script arguments for `checks`, in order. `now` is the client
  * clock reading in µs, or undefined to let the script read Redis `TIME`.
  */
-export function encodeBatch(checks: readonly Check[], prefix: string, now: number | undefined): EncodedBatch {
+export function encodeBatch(checks: readonly AnyCheck[], prefix: string, now: number | undefined): EncodedBatch {
   const keys: string[] = [];
   const table: number[] = [];
   // First pass: the limit table (its size L is needed to pack single items).
@@ -87,7 +87,9 @@ export function encodeBatch(checks: readonly Check[], prefix: string, now: numbe
       }
     }
   }
-  const args: (string | number)[] = [now === undefined ? '' : now, L];
+  // The script wants at least one (T, B) pair: a call without rate items sends an unused one.
+  if (table.length === 0) table.push(1, 1);
+  const args: (string | number)[] = [now === undefined ? '' : now, table.length / 2];
   for (const value of table) args.push(value);
   args.push(checks.length);
   for (const value of body) args.push(value);
@@ -111,7 +113,7 @@ function scriptError(error: Error): LimiterError {
  * Decodes one check from the reply entries `reply[offset + 1 ...]` (one per
  * item) at the reply's `now`; returns a LimiterError for an error reply.
  */
-function decodeCheck(reply: readonly unknown[], offset: number, now: number, check: Check): CheckOutcome | LimiterError {
+function decodeCheck(reply: readonly unknown[], offset: number, now: number, check: AnyCheck): AnyOutcome | LimiterError {
   if (!isRateCheck(check)) return decodeMixed(reply, offset, now, check);
   if (check.mode === 'atMost' && check.items.length !== 1) {
     return new LimiterError(ErrorCodes.INVALID_OPTION, `an "atMost" check takes exactly one item, got ${check.items.length}`);
@@ -137,13 +139,13 @@ function decodeCheck(reply: readonly unknown[], offset: number, now: number, che
 }
 
 /** {@link decodeCheck} for a check that mixes kinds: each kind reads its entries into a view, on which the twins decide. */
-function decodeMixed(reply: readonly unknown[], offset: number, now: number, check: Check): CheckOutcome | LimiterError {
+function decodeMixed(reply: readonly unknown[], offset: number, now: number, check: AnyCheck): AnyOutcome | LimiterError {
   const views = decodeViews();
   let verdict: boolean | undefined;
   for (let i = 0; i < check.items.length; i += 1) {
     const entry = reply[offset + 1 + i];
     if (entry instanceof Error) return scriptError(entry);
-    const item = check.items[i] as Check['items'][number];
+    const item = check.items[i] as AnyCheck['items'][number];
     const kind = kindOf(item);
     if (kind === undefined) return malformed(`entry ${offset + 1 + i} is for an unknown kind`);
     const allowed = kind.read(entry, item, (views as unknown as Record<string, unknown>)[item.kind ?? 'rate']);
@@ -157,7 +159,9 @@ function decodeMixed(reply: readonly unknown[], offset: number, now: number, che
 }
 
 /** Decodes a whole batch reply into one outcome (or error) per check, in order. */
-export function decodeBatch(reply: unknown, checks: readonly Check[]): (CheckOutcome | LimiterError)[] {
+export function decodeBatch(reply: unknown, checks: readonly Check[]): (CheckOutcome | LimiterError)[];
+export function decodeBatch(reply: unknown, checks: readonly AnyCheck[]): (AnyOutcome | LimiterError)[];
+export function decodeBatch(reply: unknown, checks: readonly AnyCheck[]): (AnyOutcome | LimiterError)[] {
   let total = 0;
   for (const check of checks) total += check.items.length;
   if (!Array.isArray(reply) || reply.length !== total + 1 || typeof reply[0] !== 'number') {
@@ -165,7 +169,7 @@ export function decodeBatch(reply: unknown, checks: readonly Check[]): (CheckOut
     return checks.map(() => error);
   }
   const now = reply[0];
-  const out: (CheckOutcome | LimiterError)[] = [];
+  const out: (AnyOutcome | LimiterError)[] = [];
   let offset = 0;
   for (const check of checks) {
     try {

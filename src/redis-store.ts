@@ -25,7 +25,7 @@ import { decodeBatch, encodeBatch } from './redis-codec.js';
 import { KINDS, isRate, isRateCheck, kindOf } from './kinds.js';
 import { limitScript } from './lua.js';
 import { type Script, isNoScript } from './script.js';
-import type { Check, CheckOutcome, EvaluateOptions, Store } from './store.js';
+import type { AnyCheck, AnyOutcome, Check, CheckOutcome, EvaluateOptions, Store } from './store.js';
 import { type StoreHooks, noopStoreHooks } from './telemetry/hooks.js';
 
 /** The script every call runs (src/lua.ts); the name predates kinds other than GCRA. */
@@ -133,7 +133,7 @@ export const REDIS_STORE_DEFAULTS = {
 } as const;
 
 interface CheckOp extends BatchOp {
-  readonly check: Check;
+  readonly check: AnyCheck;
 }
 
 /**
@@ -160,7 +160,7 @@ export class RedisStore implements Store {
   readonly #clock: Clock | undefined;
   readonly #timeout: number;
   readonly #pool: Pool;
-  readonly #batcher: Batcher<CheckOp, CheckOutcome | true>;
+  readonly #batcher: Batcher<CheckOp, AnyOutcome | true>;
   readonly #cache: DenyCache | undefined;
   /** True when `client` is an ioredis Cluster: each call then stays within one hash slot. */
   readonly #cluster: boolean;
@@ -226,7 +226,9 @@ export class RedisStore implements Store {
    * Evaluates one check: locally when the deny cache knows Redis would deny
    * it, otherwise in Redis, batched with the checks issued while calls are in flight.
    */
-  evaluate(check: Check, options?: EvaluateOptions): Promise<CheckOutcome> {
+  evaluate(check: Check, options?: EvaluateOptions): Promise<CheckOutcome>;
+  evaluate(check: AnyCheck, options?: EvaluateOptions): Promise<AnyOutcome>;
+  evaluate(check: AnyCheck, options?: EvaluateOptions): Promise<AnyOutcome> {
     let keys: string[];
     let group: number | undefined;
     try {
@@ -243,7 +245,7 @@ export class RedisStore implements Store {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#batcher.submit({ keys, solo: false, check, group }, options?.signal) as Promise<CheckOutcome>;
+    return this.#batcher.submit({ keys, solo: false, check, group }, options?.signal) as Promise<AnyOutcome>;
   }
 
   /** Deletes the keys' state in Redis (after any check on them issued before), and drops them from the deny cache. */
@@ -272,7 +274,7 @@ export class RedisStore implements Store {
     return this.#closing;
   }
 
-  readonly #execute = (lane: Lane, ops: readonly CheckOp[]): Promise<(CheckOutcome | true | LimiterError)[]> => {
+  readonly #execute = (lane: Lane, ops: readonly CheckOp[]): Promise<(AnyOutcome | true | LimiterError)[]> => {
     if (ops[0]?.check === RESET) {
       // One DEL per key: keys may live in different cluster slots.
       return Promise.all((ops[0] as CheckOp).keys.map((key) => lane.client.del(this.#prefix + key))).then(
@@ -300,12 +302,12 @@ export class RedisStore implements Store {
   };
 
   /** Feeds every TAT Redis reported into the deny cache. */
-  #remember(cache: DenyCache, checks: readonly Check[], outcomes: readonly (CheckOutcome | LimiterError)[], now: number | undefined, sentAt: number, receivedAt: number): void {
+  #remember(cache: DenyCache, checks: readonly AnyCheck[], outcomes: readonly (AnyOutcome | LimiterError)[], now: number | undefined, sentAt: number, receivedAt: number): void {
     let anchor: TimeAnchor | undefined;
     outcomes.forEach((outcome, i) => {
       if (outcome instanceof LimiterError) return;
       anchor ??= now === undefined ? { serverNow: outcome.now, sentAt, receivedAt } : { serverNow: now, sentAt: now, receivedAt: now };
-      const items = (checks[i] as Check).items;
+      const items = (checks[i] as AnyCheck).items;
       outcome.items.forEach((o, j) => {
         const item = items[j];
         // Only rate items are cached (the deny cache answers nothing else).
@@ -347,7 +349,7 @@ function runScript(lane: Lane, keys: readonly string[], args: readonly (string |
 }
 
 /** Marks a batcher op as a reset (DEL of its keys) rather than a check. */
-const RESET: Check = { mode: 'all', items: [] };
+const RESET: AnyCheck = { mode: 'all', items: [] };
 
 function invalid(name: string, value: unknown, allowed: string): LimiterError {
   return new LimiterError(ErrorCodes.INVALID_OPTION, `RedisStore option "${name}" must be ${allowed}, got ${describe(value)}`);
@@ -387,7 +389,7 @@ function makePool(o: Record<string, unknown>, size: number, timeout: number): Po
 }
 
 /** Checks what the script cannot survive per slot (an empty check would garble the rest of a batch); returns its keys. */
-function checkShape(check: Check): string[] {
+function checkShape(check: AnyCheck): string[] {
   if (typeof check !== 'object' || check === null || !Array.isArray(check.items) || check.items.length === 0) {
     throw new LimiterError(ErrorCodes.INVALID_OPTION, `a check needs a non-empty array of items, got ${describe(check?.items)}`);
   }

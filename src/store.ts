@@ -23,17 +23,68 @@ export interface RateItem {
   readonly cost: number;
 }
 
-/** One item of a check: a key and what to do with it, by kind. */
+/** Take a lease of `key`: passes while fewer than `max` leases are held (src/concurrency-kind.ts). */
+export interface AcquireItem {
+  /** The kind tag. */
+  readonly kind: 'concurrency';
+  /** What to do with the key's leases. */
+  readonly op: 'acquire';
+  /** The caller's key (stores add their own prefix). */
+  readonly key: string;
+  /** Most leases held at once (>= 1). */
+  readonly max: number;
+  /** µs the lease lives unless extended (>= 1). */
+  readonly ttl: number;
+  /** The new lease's id: unique and unguessable (1 to 128 bytes). */
+  readonly lease: string;
+}
+
+/** Give back a lease of `key`; passes when the lease was held. */
+export interface ReleaseItem {
+  /** The kind tag. */
+  readonly kind: 'concurrency';
+  /** What to do with the key's leases. */
+  readonly op: 'release';
+  /** The caller's key. */
+  readonly key: string;
+  /** The lease's id. */
+  readonly lease: string;
+}
+
+/** Renew a lease of `key` to expire `ttl` µs from now; passes when the lease was held. */
+export interface ExtendItem {
+  /** The kind tag. */
+  readonly kind: 'concurrency';
+  /** What to do with the key's leases. */
+  readonly op: 'extend';
+  /** The caller's key. */
+  readonly key: string;
+  /** The lease's id. */
+  readonly lease: string;
+  /** µs from now the lease then lives (>= 1). */
+  readonly ttl: number;
+}
+
+/** An item of the concurrency kind. */
+export type ConcurrencyItem = AcquireItem | ReleaseItem | ExtendItem;
+
+/** One item of a check: a key and what to do with it, of any kind (a union on `kind`). */
+export type AnyItem = RateItem | ConcurrencyItem;
+
+/** A rate item, the default kind (`Check` and `CheckOutcome` without a type argument are about rate items). */
 export type CheckItem = RateItem;
 
 /** The kind of an item: its `kind`, `'rate'` when left out. */
-export type ItemKind = NonNullable<CheckItem['kind']>;
+export type ItemKind = NonNullable<AnyItem['kind']>;
 
 /** How a check takes units: `all` = n or nothing (allowN), `atMost` = up to n (one rate item only). */
 export type CheckMode = 'all' | 'atMost';
 
-/** A check: one or more items evaluated together, all-or-nothing, at one `now`. */
-export interface Check<I extends CheckItem = CheckItem> {
+/**
+ * A check: one or more items evaluated together, all-or-nothing, at one
+ * `now`. `Check` alone is a check of rate items; {@link AnyCheck} may mix kinds.
+ */
+export interface Check<I extends AnyItem = RateItem> {
   /** How units are taken (`atMost`: rate items only). */
   readonly mode: CheckMode;
   /** The items; `atMost` takes exactly one. */
@@ -56,22 +107,53 @@ export interface RateOutcome {
   readonly tat: number;
 }
 
-/** The store's answer for one item, by the item's kind (items and outcomes pair up in order). */
+/** The store's answer for one concurrency item, in integer microseconds. */
+export interface LeaseOutcome {
+  /** The kind tag. */
+  readonly kind: 'concurrency';
+  /** Acquire: whether this item on its own could take a lease. Release, extend: whether the lease was held. */
+  readonly allowed: boolean;
+  /** Leases taken: 1 when an acquire was granted, else 0. */
+  readonly granted: number;
+  /** Leases still free after the check (acquire; 0 for release and extend). */
+  readonly remaining: number;
+  /** µs until the oldest held lease expires, when an acquire found the key full; else 0. */
+  readonly retryAfter: number;
+  /** µs until the newest held lease expires (every lease gone unless renewed); 0 when none is held. */
+  readonly resetAfter: number;
+  /** Leases held after the check (acquire; 0 for release and extend). */
+  readonly inFlight: number;
+  /** When the lease expires, µs since the epoch on the store's clock; 0 when no lease was taken or renewed. */
+  readonly expiresAt: number;
+  /** Leases this item found expired without a release (and removed). */
+  readonly expired: number;
+}
+
+/** The store's answer for one item of any kind (items and outcomes pair up in order). */
+export type AnyItemOutcome = RateOutcome | LeaseOutcome;
+
+/** The store's answer for one rate item. */
 export type ItemOutcome = RateOutcome;
 
-/** The store's answer for a whole check. */
-export interface CheckOutcome {
+/** A check whose items may be of any kind. */
+export type AnyCheck = Check<AnyItem>;
+
+/** The store's answer for a whole check (`CheckOutcome` alone: of a rate check; {@link AnyOutcome}: of any check). */
+export interface CheckOutcome<O extends AnyItemOutcome = RateOutcome> {
   /** True when every item passed (and was written). */
   readonly allowed: boolean;
   /** The `now` the check was evaluated at, µs since the epoch. */
   readonly now: number;
   /** One outcome per item, in order. */
-  readonly items: readonly ItemOutcome[];
+  readonly items: readonly O[];
   /** Where the answer came from, for metrics. */
   readonly source: OutcomeSource;
   /** Set when a failure policy answered instead of the store (SPEC section 10). */
   readonly reason?: 'open' | 'closed' | 'local';
 }
+
+/** The store's answer for a check of any kinds. */
+export type AnyOutcome = CheckOutcome<AnyItemOutcome>;
 
 /** Where an outcome came from: Redis, the local deny cache, or the in-process store. */
 export type OutcomeSource = 'redis' | 'cache' | 'memory';
@@ -88,6 +170,8 @@ export interface Store {
   instrument?(hooks: StoreHooks): void;
   /** Evaluates one check atomically. Rejects only on store failure (never on denial). */
   evaluate(check: Check, options?: EvaluateOptions): Promise<CheckOutcome>;
+  /** Evaluates one check whose items may be of any kind (see src/kinds.ts). */
+  evaluate(check: AnyCheck, options?: EvaluateOptions): Promise<AnyOutcome>;
   /** Deletes the state of the given keys, so they start with a full bucket. */
   reset(keys: readonly string[]): Promise<void>;
   /** Releases resources the store owns (connections, timers). */

@@ -7,12 +7,13 @@
  */
 import { type MeterProvider, type Span, type TracerProvider, metrics } from '@opentelemetry/api';
 import { ErrorCodes, LimiterError, describe } from '../errors.js';
-import type { Limit } from '../limits.js';
+import type { AnyLimit } from '../concurrency.js';
+import type { LeaseHandle } from '../lease.js';
 import { MemoryStore } from '../memory-store.js';
 import { RedisStore } from '../redis-store.js';
-import type { CheckOutcome, Store } from '../store.js';
+import type { AnyOutcome, Store } from '../store.js';
 import type { StoreHooks } from './hooks.js';
-import { type SourceSlot, type StoreType, type TollgateMetrics, addPending, metricsFor, slotIndex } from './meter.js';
+import { type SourceSlot, type StoreType, type TollgateMetrics, addPending, dropLease, holdLease, metricsFor, slotIndex } from './meter.js';
 import { Tracing, captureSpanContext } from './tracing.js';
 
 /** Telemetry options of a Limiter (see LimiterOptions). */
@@ -26,7 +27,7 @@ export interface TelemetryOptions {
 }
 
 /** What a check is limited by: one limit, or the items of a compound check. */
-export type CheckLimits = Limit | readonly { readonly limit: Limit }[];
+export type CheckLimits = AnyLimit | readonly { readonly limit: AnyLimit }[];
 
 /** Validated telemetry options; `enabled` false when `telemetry: false` was given. */
 export interface ResolvedTelemetryOptions extends TelemetryOptions {
@@ -70,9 +71,9 @@ export function storeType(store: Store): StoreType {
 
 /** The limit name reported for a check: the limit's name, or the named items of a compound check joined by `,`. */
 export function limitName(limits: CheckLimits): string | undefined {
-  if (!Array.isArray(limits)) return (limits as Limit).name;
+  if (!Array.isArray(limits)) return (limits as AnyLimit).name;
   let name: string | undefined;
-  for (const item of limits as readonly { readonly limit: Limit }[]) {
+  for (const item of limits as readonly { readonly limit: AnyLimit }[]) {
     const n = item.limit.name;
     if (n !== undefined) name = name === undefined ? n : `${name},${n}`;
   }
@@ -127,18 +128,19 @@ export class CheckProbe {
   }
 
   /** Runs the store call, inside the check's span when there is one. */
-  call(run: () => Promise<CheckOutcome>): Promise<CheckOutcome> {
+  call(run: () => Promise<AnyOutcome>): Promise<AnyOutcome> {
     return this.#span === undefined ? run() : this.#tracing.run(this.#span, run);
   }
 
   /** Records an answered check: its count by outcome and source, its duration, its span attributes. */
-  succeed(outcome: CheckOutcome): void {
+  succeed(outcome: AnyOutcome): void {
     const m = this.#metrics;
     if (m !== null) {
       const slot = outcome.reason === undefined ? (SLOT_OF[outcome.source] ?? MEMORY_SLOT) : (POLICY_SLOT[outcome.reason] ?? MEMORY_SLOT);
       const cell = m.checkCell(this.#name, outcome.allowed, slot);
       cell.count += 1;
       m.duration.record((performance.now() - this.#start) / 1000, cell.durationAttributes);
+      for (const item of outcome.items) if ('expired' in item && item.expired > 0) m.countLeasesExpired(this.#name, item.expired);
     }
     if (this.#span !== undefined) this.#tracing.endCheck(this.#span, outcome);
   }
@@ -200,6 +202,16 @@ export class Instrumentation {
     const span = traced ? this.#tracing.startCheck(name, items) : undefined;
     if (m === null && span === undefined) return undefined;
     return new CheckProbe(m, this.#tracing, span, name);
+  }
+
+  /** Counts a lease as held (in flight) until {@link leaseGone} or its ttl (µs) from now. */
+  leaseHeld(lease: LeaseHandle, ttl: number): void {
+    holdLease(lease.limit.name ?? '', lease, performance.now() + ttl / 1000);
+  }
+
+  /** Stops counting a lease as held. */
+  leaseGone(lease: LeaseHandle): void {
+    dropLease(lease.limit.name ?? '', lease);
   }
 
   #resolveMetrics(): TollgateMetrics | null {

@@ -66,6 +66,36 @@ export function addPending(type: StoreType, delta: number): void {
   pending[type] += delta;
 }
 
+/**
+ * Concurrency leases this process holds, per limit name ('' when unnamed):
+ * each lease with the monotonic ms past which it has expired on its own.
+ * One process-wide level that every meter reports; a lease past its
+ * deadline is dropped when observed.
+ */
+const leases = new Map<string, Map<object, number>>();
+
+/** Counts `lease` as held under limit `name` until released or until `deadline` (performance.now() ms). */
+export function holdLease(name: string, lease: object, deadline: number): void {
+  let held = leases.get(name);
+  if (held === undefined) {
+    held = new Map();
+    leases.set(name, held);
+  }
+  held.set(lease, deadline);
+}
+
+/** Stops counting `lease` (released, or found expired). */
+export function dropLease(name: string, lease: object): void {
+  leases.get(name)?.delete(lease);
+}
+
+/** Leases held under `name` now, dropping those past their deadline. */
+function leasesHeld(held: Map<object, number>): number {
+  const now = performance.now();
+  for (const [lease, deadline] of held) if (deadline <= now) held.delete(lease);
+  return held.size;
+}
+
 /** The instruments and counts of one MeterProvider. Obtain with {@link metricsFor}. */
 export class TollgateMetrics {
   /** `tollgate.check.duration`, seconds. */
@@ -76,6 +106,9 @@ export class TollgateMetrics {
   readonly #storeErrors: ObservableCounter;
   readonly #pending: ObservableUpDownCounter;
   readonly #http: ObservableCounter;
+  readonly #leasesInFlight: ObservableUpDownCounter;
+  readonly #leasesExpired: ObservableCounter;
+  readonly #expiredCells = new Map<string, Cell>();
   /** name -> cells indexed by (allowed ? 0 : 1) * SLOTS.length + slot index. */
   readonly #checkCells = new Map<string, (CheckCell | undefined)[]>();
   readonly #errorCells = new Map<string, CheckCell>();
@@ -123,7 +156,17 @@ export class TollgateMetrics {
       unit: '{request}',
       valueType: ValueType.INT,
     });
-    const observables: Observable[] = [this.#checks, this.#cacheHits, this.#storeErrors, this.#pending, this.#http];
+    this.#leasesInFlight = meter.createObservableUpDownCounter(M.LEASES_IN_FLIGHT, {
+      description: 'Concurrency leases this process holds (taken, not yet released, not past their ttl), by limit name.',
+      unit: '{lease}',
+      valueType: ValueType.INT,
+    });
+    this.#leasesExpired = meter.createObservableCounter(M.LEASES_EXPIRED, {
+      description: 'Concurrency leases found expired without a release (removed by a later acquire), by limit name.',
+      unit: '{lease}',
+      valueType: ValueType.INT,
+    });
+    const observables: Observable[] = [this.#checks, this.#cacheHits, this.#storeErrors, this.#pending, this.#http, this.#leasesInFlight, this.#leasesExpired];
     meter.addBatchObservableCallback((result) => this.#observe(result), observables);
   }
 
@@ -196,6 +239,17 @@ export class TollgateMetrics {
     cell.count += 1;
   }
 
+  /** Counts `n` leases of limit `name` found expired without a release. */
+  countLeasesExpired(name: string, n: number): void {
+    const bounded = this.#bound(name);
+    let cell = this.#expiredCells.get(bounded);
+    if (cell === undefined) {
+      cell = { attributes: bounded === '' ? {} : { [A.LIMIT_NAME]: bounded }, count: 0 };
+      this.#expiredCells.set(bounded, cell);
+    }
+    cell.count += n;
+  }
+
   /** Keeps at most MAX_NAMES distinct names; later ones become OVERFLOW_NAME. */
   #bound(name: string): string {
     if (this.#names.has(name)) return name;
@@ -211,6 +265,13 @@ export class TollgateMetrics {
     observeCells(result, this.#storeErrors, this.#storeErrorCells.values());
     for (const cells of this.#httpCells.values()) observeCells(result, this.#http, cells);
     for (const type of pendingTypes) result.observe(this.#pending, pending[type], { [A.STORE_TYPE]: type });
+    observeCells(result, this.#leasesExpired, this.#expiredCells.values());
+    const held = new Map<string, number>();
+    for (const [name, set] of leases) {
+      const bounded = this.#bound(name);
+      held.set(bounded, (held.get(bounded) ?? 0) + leasesHeld(set));
+    }
+    for (const [name, count] of held) result.observe(this.#leasesInFlight, count, name === '' ? {} : { [A.LIMIT_NAME]: name });
   }
 }
 

@@ -25,6 +25,10 @@ export const MetricNames = {
   STORE_ERRORS: 'tollgate.store.errors',
   /** UpDownCounter of checks waiting on a store. Unit `{check}`. */
   PENDING_CHECKS: 'tollgate.store.pending_checks',
+  /** UpDownCounter of concurrency leases this process holds (taken, not released, not past their ttl), by limit name. Unit `{lease}`. */
+  LEASES_IN_FLIGHT: 'tollgate.concurrency.in_flight',
+  /** Counter of concurrency leases found expired without a release (removed by a later acquire), by limit name. Unit `{lease}`. */
+  LEASES_EXPIRED: 'tollgate.concurrency.expired',
   /** Counter of HTTP requests the middleware handled, by result and policy. Unit `{request}`. */
   HTTP_REQUESTS: 'tollgate.http.requests',
 } as const;

@@ -21,7 +21,7 @@ import {
 } from '@opentelemetry/api';
 import { LimiterError } from '../errors.js';
 import { usToMs } from '../intmath.js';
-import type { CheckOutcome } from '../store.js';
+import type { AnyOutcome } from '../store.js';
 import type { BatchTarget } from './hooks.js';
 import type { StoreType } from './meter.js';
 import { AttributeNames as A, CHECK_SPAN_NAME, SCOPE_NAME, SCOPE_VERSION } from './names.js';
@@ -86,7 +86,7 @@ export class Tracing {
   }
 
   /** Ends a check span with its outcome. */
-  endCheck(span: Span, outcome: CheckOutcome): void {
+  endCheck(span: Span, outcome: AnyOutcome): void {
     let remaining = Infinity;
     let retryAfter = 0;
     let resetAfter = 0;

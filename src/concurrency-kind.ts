@@ -1,0 +1,172 @@
+/**
+ * The concurrency kind of src/kinds.ts, the TypeScript twin of
+ * lua/concurrency.lua: at most `max` leases of a key held at once, each
+ * expiring `ttl` µs after it was taken or renewed. The in-process store runs
+ * it on its lease sets (src/lease-sets.ts); the Redis codec runs it on the
+ * state the script read (count, oldest and newest expiry) to derive the
+ * reported figures and confirm the script's verdict.
+ */
+import type { ItemDecision, Kind } from './kinds.js';
+import type { AcquireItem, CheckMode, ConcurrencyItem, LeaseOutcome } from './store.js';
+
+/** A key's held leases at `now`, after removing the expired ones. */
+export interface LeaseRead {
+  /** Leases held (expiry > now). */
+  readonly count: number;
+  /** The earliest expiry among them, µs; 0 when none (or, in a reply view, when the script did not need it). */
+  readonly oldest: number;
+  /** The latest expiry among them, µs; 0 when none. */
+  readonly newest: number;
+  /** Leases removed as expired by this read (0 when the key was already read in the same check). */
+  readonly expired: number;
+}
+
+/** Storage the concurrency algorithm reads and writes: lease sets by key. */
+export interface LeaseState {
+  /** The held leases of `key` at `now`; removes the expired ones (and counts them, once). */
+  read(key: string, now: number): LeaseRead;
+  /** True when lease `lease` of `key` is held at `now` (its expiry is after now). */
+  holds(key: string, lease: string, now: number): boolean;
+  /** Adds (or renews) lease `lease` of `key`, expiring at `expiresAt` µs. */
+  put(key: string, lease: string, expiresAt: number): void;
+  /** Removes lease `lease` of `key`. */
+  remove(key: string, lease: string): void;
+}
+
+/** What earlier items of one check took from a key. */
+interface Pending {
+  taken: number;
+  oldest: number;
+  newest: number;
+}
+
+const NOTHING: LeaseOutcome = { kind: 'concurrency', allowed: false, granted: 0, remaining: 0, retryAfter: 0, resetAfter: 0, inFlight: 0, expiresAt: 0, expired: 0 };
+
+/** The outcome of a release or an extend: whether the lease was held, and its new expiry. */
+function leaseOp(held: boolean, expiresAt: number): LeaseOutcome {
+  return held ? { ...NOTHING, allowed: true, expiresAt } : NOTHING;
+}
+
+/** Decides an acquire on the key's read state and what earlier items of the check took. */
+function decideAcquire(item: AcquireItem, now: number, state: LeaseState, pending: Map<string, unknown>): ItemDecision<LeaseOutcome> {
+  const read = state.read(item.key, now);
+  const before = pending.get(item.key) as Pending | undefined;
+  const held = read.count + (before?.taken ?? 0);
+  const newest = Math.max(read.newest, before?.newest ?? 0);
+  const unchanged = (): LeaseOutcome => ({
+    ...NOTHING,
+    allowed: true,
+    remaining: Math.max(0, item.max - read.count),
+    resetAfter: read.newest > 0 ? read.newest - now : 0,
+    inFlight: read.count,
+    expired: read.expired,
+  });
+  if (held >= item.max) {
+    // Full: a lease frees itself when the oldest expires (one taken earlier in this check when none was held).
+    const oldest = read.count > 0 ? read.oldest : (before?.oldest ?? now);
+    const outcome: LeaseOutcome = {
+      ...NOTHING,
+      retryAfter: oldest - now,
+      resetAfter: newest > 0 ? newest - now : 0,
+      inFlight: held,
+      expired: read.expired,
+    };
+    return { outcome, write: undefined, unchanged };
+  }
+  const expiresAt = now + item.ttl;
+  pending.set(item.key, {
+    taken: held - read.count + 1,
+    oldest: before === undefined ? expiresAt : Math.min(before.oldest, expiresAt),
+    newest: Math.max(before?.newest ?? 0, expiresAt),
+  });
+  const outcome: LeaseOutcome = {
+    kind: 'concurrency',
+    allowed: true,
+    granted: 1,
+    remaining: item.max - held - 1,
+    retryAfter: 0,
+    resetAfter: Math.max(newest, expiresAt) - now,
+    inFlight: held + 1,
+    expiresAt,
+    expired: read.expired,
+  };
+  return { outcome, write: () => state.put(item.key, item.lease, expiresAt), unchanged };
+}
+
+/** A read-only lease state filled from a reply (see Kind.view): what the script read, per key and per lease. */
+class ReplyView implements LeaseState {
+  readonly #reads = new Map<string, { read: LeaseRead; seen: boolean }>();
+  readonly #held = new Set<string>();
+
+  record(key: string, read: LeaseRead): void {
+    const known = this.#reads.get(key);
+    if (known === undefined) this.#reads.set(key, { read, seen: false });
+    else if (known.read.oldest === 0 && read.oldest !== 0) known.read = { ...known.read, oldest: read.oldest };
+  }
+
+  hold(key: string, lease: string): void {
+    this.#held.add(`${key}\u0000${lease}`);
+  }
+
+  read(key: string): LeaseRead {
+    const known = this.#reads.get(key);
+    if (known === undefined) return { count: 0, oldest: 0, newest: 0, expired: 0 };
+    // The script counts expired leases at the key's first read in a check only.
+    const read = known.seen ? { ...known.read, expired: 0 } : known.read;
+    known.seen = true;
+    return read;
+  }
+
+  holds(key: string, lease: string): boolean {
+    return this.#held.has(`${key}\u0000${lease}`);
+  }
+
+  put(): void {}
+
+  remove(): void {}
+}
+
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+/** The concurrency kind: items "c" (acquire), "r" (release), "e" (extend) of lua/concurrency.lua. */
+export const concurrencyKind: Kind<ConcurrencyItem, LeaseOutcome, LeaseState> = {
+  encode(item, target) {
+    if (item.op === 'acquire') target.args.push('c', item.max, item.ttl, item.lease);
+    else if (item.op === 'release') target.args.push('r', item.lease);
+    else target.args.push('e', item.lease, item.ttl);
+  },
+  read(entry, item, view) {
+    const v = view as ReplyView;
+    if (item.op === 'acquire') {
+      if (!Array.isArray(entry) || entry.length !== 5 || !entry.every(isCount) || (entry[0] !== 0 && entry[0] !== 1)) {
+        return 'an acquire entry must be { verdict, count, oldest, newest, expired }';
+      }
+      const [verdict, count, oldest, newest, expired] = entry as [number, number, number, number, number];
+      v.record(item.key, { count, oldest, newest, expired });
+      return verdict === 1;
+    }
+    if (entry !== 0 && entry !== 1) return `a ${item.op} entry must be 0 or 1, got ${typeof entry}`;
+    if (entry === 1) v.hold(item.key, item.lease);
+    return entry === 1;
+  },
+  view: () => new ReplyView(),
+  decide(item, now, state, pending) {
+    if (item.op === 'acquire') return decideAcquire(item, now, state, pending);
+    const held = state.holds(item.key, item.lease, now);
+    if (item.op === 'release') {
+      return { outcome: leaseOp(held, 0), write: held ? () => state.remove(item.key, item.lease) : undefined, unchanged: () => leaseOp(held, 0) };
+    }
+    const expiresAt = now + item.ttl;
+    return {
+      outcome: leaseOp(held, expiresAt),
+      write: held ? () => state.put(item.key, item.lease, expiresAt) : undefined,
+      unchanged: () => leaseOp(held, 0),
+    };
+  },
+  policy(item, _mode: CheckMode, allowed, now, retryUs) {
+    if (item.op !== 'acquire') return leaseOp(allowed, item.op === 'extend' ? now + item.ttl : 0);
+    if (!allowed) return { ...NOTHING, retryAfter: retryUs };
+    // Allowed by policy: a lease that no store holds (releasing it does nothing).
+    return { ...NOTHING, allowed: true, granted: 1, remaining: item.max - 1, resetAfter: item.ttl, inFlight: 1, expiresAt: now + item.ttl };
+  },
+};

@@ -7,8 +7,10 @@
 -- client, random and unguessable), score = expiry in µs on the call's clock.
 -- A lease is held while now < its expiry; every acquire first removes the
 -- expired ones (ZREMRANGEBYSCORE -inf now), so the leases of a process that
--- died free themselves after their ttl. The key lives (PEXPIRE) until its
--- newest lease expires.
+-- died free themselves after their ttl. After every write the key lives
+-- (PEXPIRE) until one ttl (of that write) past its newest lease's expiry, so
+-- that leases which expired unreleased are still there to be counted by the
+-- next acquire for a while.
 --
 -- Items of "x" checks:
 --   "c" max ttl id   acquire: take lease `id` for ttl µs (max, ttl >= 1);
@@ -63,7 +65,7 @@ ITEMS.c = {
     if not max then return nil, 'max (leases) must be an integer >= 1 and < 2^53, got ' .. tostring(ARGV[p]) end
     if not ttl then return nil, 'ttl must be an integer of µs >= 1 and < 2^53, got ' .. tostring(ARGV[p + 1]) end
     if not id then return nil, 'lease id must be a string of 1 to 128 bytes, got ' .. tostring(ARGV[p + 2]) end
-    if now + ttl >= LIMIT then return nil, 'now + ttl must stay below 2^53' end
+    if now + 2 * ttl >= LIMIT then return nil, 'now + 2 * ttl must stay below 2^53' end
     local m, first = leases(key, memo)
     if not m then return nil, first end
     local v = { m[1], 0, m[3], first and m[4] or 0 }
@@ -76,7 +78,7 @@ ITEMS.c = {
     local expiry = now + ttl
     m[5] = m[5] + 1
     if m[7] < expiry then m[7] = expiry end
-    local keep = m[3] > m[7] and m[3] or m[7]
+    local keep = (m[3] > m[7] and m[3] or m[7]) + ttl
     return true, v, { id, expiry, keep }
   end,
   commit = function(key, v, plan)
@@ -120,16 +122,16 @@ ITEMS.e = {
     local id, ttl = lease_id(ARGV[p]), int(ARGV[p + 1], 1)
     if not id then return nil, 'lease id must be a string of 1 to 128 bytes, got ' .. tostring(ARGV[p]) end
     if not ttl then return nil, 'ttl must be an integer of µs >= 1 and < 2^53, got ' .. tostring(ARGV[p + 1]) end
-    if now + ttl >= LIMIT then return nil, 'now + ttl must stay below 2^53' end
+    if now + 2 * ttl >= LIMIT then return nil, 'now + 2 * ttl must stay below 2^53' end
     local ok, e = held(key, id)
     if ok == nil then return nil, e end
-    return ok, 0, { id, now + ttl }
+    return ok, 0, { id, now + ttl, ttl }
   end,
   commit = function(key, _, plan)
     call('ZADD', key, 'XX', string.format('%d', plan[2]), plan[1])
-    -- The key lives until its newest lease expires (this one, or a later one).
+    -- The key lives one ttl past its newest lease (this one, or a later one).
     local newest = tonumber(call('ZRANGE', key, -1, -1, 'WITHSCORES')[2])
-    call('PEXPIRE', key, px_until(newest))
+    call('PEXPIRE', key, px_until(newest + plan[3]))
     return 1
   end,
   deny = function()

@@ -27,8 +27,12 @@ export interface LeaseState {
   read(key: string, now: number): LeaseRead;
   /** True when lease `lease` of `key` is held at `now` (its expiry is after now). */
   holds(key: string, lease: string, now: number): boolean;
-  /** Adds (or renews) lease `lease` of `key`, expiring at `expiresAt` µs. */
-  put(key: string, lease: string, expiresAt: number): void;
+  /**
+   * Adds (or renews) lease `lease` of `key`, expiring at `expiresAt` µs; the
+   * key (with leases that expire unreleased) is then kept until `keepFor` µs
+   * past its newest lease's expiry.
+   */
+  put(key: string, lease: string, expiresAt: number, keepFor: number): void;
   /** Removes lease `lease` of `key`. */
   remove(key: string, lease: string): void;
 }
@@ -90,7 +94,7 @@ function decideAcquire(item: AcquireItem, now: number, state: LeaseState, pendin
     expiresAt,
     expired: read.expired,
   };
-  return { outcome, write: () => state.put(item.key, item.lease, expiresAt), unchanged };
+  return { outcome, write: () => state.put(item.key, item.lease, expiresAt, item.ttl), unchanged };
 }
 
 /** A read-only lease state filled from a reply (see Kind.view): what the script read, per key and per lease. */
@@ -159,7 +163,7 @@ export const concurrencyKind: Kind<ConcurrencyItem, LeaseOutcome, LeaseState> = 
     const expiresAt = now + item.ttl;
     return {
       outcome: leaseOp(held, expiresAt),
-      write: held ? () => state.put(item.key, item.lease, expiresAt) : undefined,
+      write: held ? () => state.put(item.key, item.lease, expiresAt, item.ttl) : undefined,
       unchanged: () => leaseOp(held, 0),
     };
   },

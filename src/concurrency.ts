@@ -40,8 +40,8 @@ export interface ResolvedConcurrency {
   readonly ttl: number;
 }
 
-/** Longest lease lifetime in µs: leaves 2^53 headroom for today's time, doubled. */
-const MAX_TTL_US = MAX_SAFE - Date.now() * 1000 * 2;
+/** Longest lease lifetime in µs: twice it (a key is kept one ttl past its newest lease) leaves 2^53 headroom for today's time, doubled. */
+const MAX_TTL_US = Math.floor((MAX_SAFE - Date.now() * 1000 * 2) / 2);
 
 const resolved = new WeakMap<ConcurrencyLimit, ResolvedConcurrency>();
 

@@ -12,6 +12,8 @@ import type { LeaseRead, LeaseState } from './concurrency-kind.js';
 class LeaseSet {
   leases = new Map<string, number>();
   newest = 0;
+  /** µs until which the key is kept (its Redis twin's PEXPIRE): one ttl past the newest lease, as of the last put. */
+  keep = 0;
 
   /** Removes the leases expired at `now`; returns how many. */
   prune(now: number): number {
@@ -65,6 +67,11 @@ export class LeaseSets implements LeaseState {
   read(key: string, now: number): LeaseRead {
     const set = this.#keys.get(key);
     if (set === undefined) return { count: 0, oldest: 0, newest: 0, expired: 0 };
+    if (set.keep <= now) {
+      // Past its keep time the key is gone, uncounted leases and all (as Redis expires it).
+      this.#keys.delete(key);
+      return { count: 0, oldest: 0, newest: 0, expired: 0 };
+    }
     const expired = set.prune(now);
     if (set.leases.size === 0) this.#keys.delete(key);
     const first = set.leases.values().next();
@@ -72,15 +79,17 @@ export class LeaseSets implements LeaseState {
   }
 
   holds(key: string, lease: string, now: number): boolean {
-    const expiry = this.#keys.get(key)?.leases.get(lease);
+    const set = this.#keys.get(key);
+    const expiry = set !== undefined && set.keep > now ? set.leases.get(lease) : undefined;
     return expiry !== undefined && expiry > now;
   }
 
-  put(key: string, lease: string, expiresAt: number): void {
+  put(key: string, lease: string, expiresAt: number, keepFor: number): void {
     const set = this.#keys.get(key) ?? new LeaseSet();
     this.#keys.delete(key);
     this.#keys.set(key, set);
     set.put(lease, expiresAt);
+    set.keep = set.newest + keepFor;
   }
 
   remove(key: string, lease: string): void {
@@ -101,15 +110,15 @@ export class LeaseSets implements LeaseState {
   }
 
   /**
-   * Reclaims, among the least recently written keys, up to `sweep` whose
-   * every lease expired at `now`, and evicts the least recently written keys
+   * Reclaims, among the least recently written keys, up to `sweep` past
+   * their keep time at `now`, and evicts the least recently written keys
    * while `over()` says the store holds too many.
    */
   reclaim(now: number, sweep: number, over: () => boolean): void {
     let inspected = 0;
     for (const [key, set] of this.#keys) {
       if (over()) this.#keys.delete(key);
-      else if (set.newest <= now && inspected < sweep) this.#keys.delete(key);
+      else if (set.keep <= now && inspected < sweep) this.#keys.delete(key);
       else break;
       inspected += 1;
     }

@@ -70,8 +70,8 @@ export class MemoryStore implements Store {
       concurrency: {
         read: (key) => leases.read(key, now),
         holds: (key, lease) => leases.holds(key, lease, now),
-        put: (key, lease, expiresAt) => {
-          leases.put(key, lease, expiresAt);
+        put: (key, lease, expiresAt, keepFor) => {
+          leases.put(key, lease, expiresAt, keepFor);
           leases.reclaim(now, SWEEP_PER_WRITE, () => this.size > this.#maxKeys);
         },
         remove: (key, lease) => leases.remove(key, lease),

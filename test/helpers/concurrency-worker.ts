@@ -17,12 +17,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { Limiter, RedisStore, concurrency } from '../../src/index.js';
 
-const [portArg, mode, key, a, b] = process.argv.slice(2);
+const [portArg, mode, keyArg, a, b] = process.argv.slice(2);
 const port = Number(portArg);
-if (!Number.isInteger(port) || port <= 0 || !key || (mode !== 'loops' && mode !== 'hold')) {
+if (!Number.isInteger(port) || port <= 0 || !keyArg || (mode !== 'loops' && mode !== 'hold')) {
   console.error('usage: concurrency-worker.ts <port> loops <key> <loops> <rounds> | hold <key> <n> <ttlMs>');
   process.exit(2);
 }
+const key: string = keyArg;
 
 const clients = [0, 1].map(() => new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1 }));
 const limiters = clients.map((client) => new Limiter({ store: new RedisStore({ client, prefix: 'conc:' }) }));

@@ -13,6 +13,7 @@ import Fastify from 'fastify';
 import type { Cluster } from 'ioredis';
 import { keySlot } from '../src/cluster-slot.js';
 import { ErrorCodes, LimiterError } from '../src/errors.js';
+import { concurrency } from '../src/concurrency.js';
 import { Limiter } from '../src/limiter.js';
 import type { Limit } from '../src/limits.js';
 import { MemoryStore } from '../src/memory-store.js';
@@ -211,6 +212,30 @@ describe('RedisStore on a Redis Cluster', () => {
     } finally {
       await f.close();
     }
+  });
+
+  it('limits concurrency per key over every node; a compound with a rate item stays in one slot, across slots it is ERR_CROSS_SLOT', async () => {
+    const limiter = new Limiter({ store: store(), telemetry: false });
+    const slots = concurrency(2, { ttl: 30_000 });
+    const keys = Array.from({ length: 30 }, (_, i) => `job-${i}`);
+    assert.ok(new Set(keys.map((k) => keySlot(`cl:${k}`))).size > 15, 'the keys span many slots');
+    const leases = await Promise.all(keys.flatMap((key) => [1, 2, 3].map(() => limiter.acquire(key, slots))));
+    for (const key of keys) assert.equal(leases.filter((l) => l.key === key && l.allowed).length, 2, key);
+    assert.deepEqual(await Promise.all(leases.filter((l) => l.allowed).map((l) => l.release())), new Array(60).fill(true));
+    const mixed = await limiter.allowAll([
+      { key: '{tenant-9}:user', limit: { rate: 5, period: 60_000 } },
+      { key: '{tenant-9}:reports', limit: slots },
+    ]);
+    assert.equal(mixed.allowed, true);
+    await mixed.release();
+    await assert.rejects(
+      limiter.allowAll([
+        { key: 'alpha', limit: { rate: 10, period: 1000 } },
+        { key: 'beta', limit: slots },
+      ]),
+      (error: unknown) => error instanceof LimiterError && error.code === ErrorCodes.CROSS_SLOT,
+    );
+    assert.equal(await client.exists('cl:beta'), 0);
   });
 
   it('resets keys that live in different slots', async () => {

@@ -6,13 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { type Limit, resolveLimit } from '../../src/limits.js';
-import type { Check, CheckItem, CheckOutcome, Store } from '../../src/store.js';
+import type { AnyCheck, AnyOutcome, CheckItem, Store } from '../../src/store.js';
 
 /** A check or a reset, as data. */
-export type StoreOp = { kind: 'check'; check: Check } | { kind: 'reset'; keys: string[] };
+export type StoreOp = { kind: 'check'; check: AnyCheck } | { kind: 'reset'; keys: string[] };
 
 /** A check outcome without `source` (which says where the answer came from, not what it is). */
-export function withoutSource(outcome: CheckOutcome): unknown {
+export function withoutSource(outcome: AnyOutcome): unknown {
   const { source: _source, ...rest } = outcome;
   return rest;
 }

@@ -5,11 +5,11 @@
  * barrier so their calls really interleave at the server.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { useRedis } from './helpers/redis-server.js';
+import { type Worker, startWorker, withTimeout } from './helpers/worker.js';
 
 const WORKER = fileURLToPath(new URL('./helpers/atomicity-worker.ts', import.meta.url));
 const PROCESSES = 4;
@@ -22,32 +22,8 @@ interface WorkerReport {
   badRetry: number;
 }
 
-/** A spawned worker with a promise per line it prints. */
-function startWorker(port: number, key: string, count: number): { child: ChildProcessWithoutNullStreams; ready: Promise<void>; report: Promise<WorkerReport> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER, String(port), key, String(count)], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const lines = createInterface({ input: child.stdout });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  let onReady: () => void = () => undefined;
-  const ready = new Promise<void>((resolve) => (onReady = resolve));
-  const report = new Promise<WorkerReport>((resolve, reject) => {
-    lines.on('line', (line) => {
-      if (line === 'ready') onReady();
-      else if (line.startsWith('{')) resolve(JSON.parse(line) as WorkerReport);
-    });
-    void exited.then((code) => reject(new Error(`worker exited with ${code} before reporting: ${stderr}`)));
-  });
-  return { child, ready: Promise.race([ready, report.then(() => undefined)]), report };
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms))),
-  ]);
-}
+/** An atomicity worker on the harness Redis. */
+const startAtomicityWorker = (port: number, key: string, count: number): Worker<WorkerReport> => startWorker(WORKER, [String(port), key, String(count)]);
 
 describe('atomicity across processes', () => {
   const children: ChildProcessWithoutNullStreams[] = [];
@@ -59,7 +35,7 @@ describe('atomicity across processes', () => {
 
   it(`${TOTAL} concurrent allows from ${PROCESSES} processes on one key with burst 100 allow exactly 100`, { timeout: 40_000 }, async () => {
     const key = 'shared';
-    const workers = Array.from({ length: PROCESSES }, () => startWorker(redis.port, key, TOTAL / PROCESSES));
+    const workers = Array.from({ length: PROCESSES }, () => startAtomicityWorker(redis.port, key, TOTAL / PROCESSES));
     children.push(...workers.map((w) => w.child));
     await withTimeout(Promise.all(workers.map((w) => w.ready)), 30_000, 'starting the workers');
     for (const w of workers) w.child.stdin.write('go\n');

@@ -9,8 +9,7 @@
  * with lower bounds (a lease can never free itself early on the server clock).
  */
 import assert from 'node:assert/strict';
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -20,34 +19,12 @@ import type { AnyOutcome } from '../src/store.js';
 import type { MetricData } from '@opentelemetry/sdk-metrics';
 import { otel, sumValue } from './helpers/otel.js';
 import { freePort, useRedis } from './helpers/redis-server.js';
+import { type Worker, startWorker, withTimeout } from './helpers/worker.js';
 
 const WORKER = fileURLToPath(new URL('./helpers/concurrency-worker.ts', import.meta.url));
 
-/** A spawned worker: resolves `ready`, then each JSON line it prints. */
-function startWorker(port: number, args: string[]): { child: ChildProcessWithoutNullStreams; ready: Promise<void>; report: Promise<Record<string, number>> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER, String(port), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const lines = createInterface({ input: child.stdout });
-  let onReady: () => void = () => undefined;
-  const ready = new Promise<void>((resolve) => (onReady = resolve));
-  const report = new Promise<Record<string, number>>((resolve, reject) => {
-    lines.on('line', (line) => {
-      if (line === 'ready') onReady();
-      else if (line.startsWith('{')) resolve(JSON.parse(line) as Record<string, number>);
-    });
-    child.once('exit', (code) => reject(new Error(`worker exited with ${code} before reporting: ${stderr}`)));
-  });
-  return { child, ready: Promise.race([ready, report.then(() => undefined)]), report };
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms))),
-  ]);
-}
+/** A concurrency worker (test/helpers/concurrency-worker.ts) on the harness Redis. */
+const startConcurrencyWorker = (port: number, args: string[]): Worker<Record<string, number>> => startWorker(WORKER, [String(port), ...args]);
 
 describe('concurrency limits on Redis', () => {
   const children: ChildProcessWithoutNullStreams[] = [];
@@ -59,7 +36,7 @@ describe('concurrency limits on Redis', () => {
 
   it('4 processes x 200 concurrent acquire/release loops on one key with limit 10 never hold more than 10, and release all', { timeout: 60_000 }, async () => {
     const key = 'exact';
-    const workers = Array.from({ length: 4 }, () => startWorker(redis.port, ['loops', key, '200', '2']));
+    const workers = Array.from({ length: 4 }, () => startConcurrencyWorker(redis.port, ['loops', key, '200', '2']));
     children.push(...workers.map((w) => w.child));
     await withTimeout(Promise.all(workers.map((w) => w.ready)), 30_000, 'starting the workers');
     // Audit the sorted set while the loops run.
@@ -88,7 +65,7 @@ describe('concurrency limits on Redis', () => {
 
   it("a killed process's leases free themselves after their ttl, and are counted as expired", { timeout: 30_000 }, async () => {
     const key = 'killed';
-    const worker = startWorker(redis.port, ['hold', key, '3', '400']);
+    const worker = startConcurrencyWorker(redis.port, ['hold', key, '3', '400']);
     children.push(worker.child);
     await withTimeout(worker.ready, 20_000, 'starting the worker');
     worker.child.stdin.write('go\n');

@@ -141,5 +141,6 @@ async function main(): Promise<void> {
 
 await main().catch((error: unknown) => {
   console.error(error instanceof Error ? error.message : error);
+  if ((error as { code?: unknown }).code === 'EADDRINUSE') console.error('that port is taken: try --port 0 (any free port) or --port N');
   process.exit(1);
 });

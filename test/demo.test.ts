@@ -7,6 +7,7 @@
  * Redis. Ctrl-C (SIGINT) always exits 0.
  */
 import assert from 'node:assert/strict';
+import { type AddressInfo, createServer } from 'node:net';
 import { describe, test } from 'node:test';
 import { type RunningProgram, runProgram, sumSamples } from './helpers/child.js';
 import { type Tally, type TrafficReport, emptyTally } from '../examples/demo/traffic.js';
@@ -118,6 +119,18 @@ describe('npm run demo', () => {
     const code = await demo.exited;
     assert.equal(code, 1);
     assert.match(demo.output(), /--workers 2 needs REDIS_URL/);
+  });
+
+  test('a port in use: exit 1 with a hint', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const demo = startDemo(['--no-traffic', '--port', String((taken.address() as AddressInfo).port)]);
+      assert.equal(await demo.exited, 1, demo.output());
+      assert.match(demo.output(), /EADDRINUSE[\s\S]*try --port 0/);
+    } finally {
+      taken.close();
+    }
   });
 
   test('a bad flag prints the usage', async () => {

@@ -175,10 +175,7 @@ export class Batcher<O extends BatchOp, R> {
     let early: LimiterError | undefined;
     if (this.#closed) early = new LimiterError(ErrorCodes.CLOSED, 'the RedisStore is closed');
     else if (this.#pending >= this.#limits.maxPending) {
-      early = new LimiterError(
-        ErrorCodes.POOL_TIMEOUT,
-        `${this.#pending} checks are already waiting for a Redis connection (pool.maxPending ${this.#limits.maxPending})`,
-      );
+      early = this.#waitError(`${this.#pending} checks are already waiting for a Redis connection (pool.maxPending ${this.#limits.maxPending})`);
     } else if (signal?.aborted) early = new LimiterError(ErrorCodes.ABORTED, 'the check was aborted', { cause: signal.reason });
     else early = this.#pool.failure();
     if (early) {
@@ -364,7 +361,7 @@ export class Batcher<O extends BatchOp, R> {
     const now = monotonicMs();
     while (this.#head !== undefined && this.#head.acquireBy <= now) {
       const waited = Math.min(this.#limits.acquireTimeout, this.#limits.timeout);
-      this.#fail(this.#head, new LimiterError(ErrorCodes.POOL_TIMEOUT, `no Redis connection was free within ${waited} ms (pool.acquireTimeout)`));
+      this.#fail(this.#head, this.#waitError(`no Redis connection was free within ${waited} ms (pool.acquireTimeout)`));
     }
     if (this.#head !== undefined) this.#pendingAlarm.arm(this.#head.acquireBy);
   };
@@ -390,14 +387,49 @@ export class Batcher<O extends BatchOp, R> {
         this.#fail(job, new LimiterError(ErrorCodes.TIMEOUT, `Redis did not answer within ${this.#limits.timeout} ms (timeout)`));
       }
       if (!call.recycled) {
-        if (now >= call.sentAt + stuckAfter) {
-          call.recycled = true;
-          this.#pool.recycle(call.lane);
-        } else if (call.sentAt + stuckAfter < next) next = call.sentAt + stuckAfter;
+        if (now >= call.sentAt + stuckAfter) this.#recycle(call.lane, now - call.sentAt);
+        else if (call.sentAt + stuckAfter < next) next = call.sentAt + stuckAfter;
       }
     }
     if (next !== Infinity) this.#callAlarm.arm(next);
   };
+
+  /**
+   * The error of work that cannot go out, saying why: no connection is ready
+   * (ERR_STORE: Redis is unreachable), the calls in flight have gone
+   * unanswered for as long as work may wait (ERR_TIMEOUT: Redis is not
+   * answering), or else genuine local back-pressure (ERR_POOL_TIMEOUT).
+   */
+  #waitError(detail: string): LimiterError {
+    if (!this.#pool.lanes.some((lane) => lane.ready)) {
+      return new LimiterError(ErrorCodes.STORE, `Redis is unreachable: no connection is ready; ${detail}`);
+    }
+    const span = Math.min(this.#limits.acquireTimeout, this.#limits.timeout);
+    const oldest = this.#calls.reduce((at, call) => Math.min(at, call.sentAt), Infinity);
+    const silent = monotonicMs() - oldest;
+    if (silent >= span) {
+      return new LimiterError(ErrorCodes.TIMEOUT, `Redis has not answered the calls in flight for ${Math.round(silent)} ms; ${detail}`);
+    }
+    return new LimiterError(ErrorCodes.POOL_TIMEOUT, detail);
+  }
+
+  /**
+   * Recycles a connection whose call went unanswered for `silentMs`: every
+   * check still unsettled on it fails with ERR_TIMEOUT first (Redis did not
+   * answer; its script may still run), then the connection is dropped.
+   */
+  #recycle(lane: Lane, silentMs: number): void {
+    const error = new LimiterError(
+      ErrorCodes.TIMEOUT,
+      `Redis did not answer for ${Math.round(silentMs)} ms; the connection is reopened (the check may still be applied in Redis)`,
+    );
+    for (const call of this.#calls) {
+      if (call.lane !== lane) continue;
+      call.recycled = true;
+      for (const job of call.jobs) this.#fail(job, error);
+    }
+    this.#pool.recycle(lane);
+  }
 
   #succeed(job: Job<O, R>, value: R): void {
     job.state = DONE;

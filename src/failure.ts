@@ -1,9 +1,12 @@
 /**
  * The store-failure policy (SPEC section 10): when the store is unreachable,
  * past its deadline or answers an error, a check is allowed (`open`), denied
- * (`closed`), decided in-process (`local`) or rejected (`throw`). After a
- * failure the non-throwing policies answer without trying the store for a
- * cooldown, so a dead Redis does not cost every request a full deadline.
+ * (`closed`), decided in-process (`local`) or rejected (`throw`). A store
+ * that guards itself (it has `health()`, e.g. the RedisStore's circuit
+ * breaker) fails fast while it is down, so every check is sent to it. Around
+ * any other store, the non-throwing policies answer without trying it for a
+ * cooldown after a failure, so a dead store does not cost every request a
+ * full deadline.
  */
 import { ErrorCodes, type ErrorCode, type LimiterError, toStoreError } from './errors.js';
 import { processClock } from './clock.js';
@@ -66,10 +69,15 @@ export class FailureHandler {
     return (this.#local ??= new MemoryStore());
   }
 
-  /** Evaluates `check` on `store`, or answers by policy when it fails (or while cooling down after a failure). */
+  /**
+   * Evaluates `check` on `store`, or answers by policy when it fails (or,
+   * around a store without `health()`, while cooling down after a failure).
+   */
   run(check: AnyCheck, store: Store): Promise<AnyOutcome> {
     if (this.#policy === 'throw') return attempt(check, store).catch(rethrowTyped);
-    if (this.#lastError && performance.now() < this.#failedUntil) return Promise.resolve(this.#decide(check, this.#lastError));
+    if (this.#lastError && performance.now() < this.#failedUntil && store.health === undefined) {
+      return Promise.resolve(this.#decide(check, this.#lastError));
+    }
     return attempt(check, store).then(
       (outcome) => {
         this.#lastError = undefined;

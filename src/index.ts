@@ -6,7 +6,7 @@
 export { Limiter } from './limiter.js';
 export type { AllowOptions, LimitItem, LimiterOptions, WaitOptions } from './limiter.js';
 export { RedisStore } from './redis-store.js';
-export type { RedisStoreOptions, RedisPoolOptions, RedisBatchOptions, DenyCacheOptions, RedisStoreStats } from './redis-store.js';
+export type { RedisStoreOptions, RedisPoolOptions, RedisBatchOptions, RedisBreakerOptions, DenyCacheOptions, RedisStoreStats } from './redis-store.js';
 export { MemoryStore } from './memory-store.js';
 export type { MemoryStoreOptions } from './memory-store.js';
 export { perSecond, perMinute, perHour, perDay, resolveLimit } from './limits.js';
@@ -40,6 +40,9 @@ export type {
   OutcomeSource,
   EvaluateOptions,
 } from './store.js';
+export type { StoreHealth, HealthStatus, StoreEvent, BreakerEvent, EvictionRiskEvent } from './health.js';
+export { EVICTION_WARNING_CODE } from './health.js';
+export type { BreakerState } from './breaker.js';
 export type { Clock } from './clock.js';
 export { MAX_KEY_LENGTH } from './inputs.js';
 export { createHttpHooks } from './telemetry/http.js';

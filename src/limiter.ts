@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { type AnyLimit, type ConcurrencyLimit, isConcurrencyLimit, resolveConcurrency, ttlMicros } from './concurrency.js';
 import { ErrorCodes, LimiterError, describe, toStoreError } from './errors.js';
 import { type FailurePolicy, FailureHandler } from './failure.js';
+import type { StoreHealth } from './health.js';
 import { checkCost, checkKey } from './inputs.js';
 import { type Lease, LeaseHandle, type LeaseKeeper } from './lease.js';
 import { type Limit, resolveLimit } from './limits.js';
@@ -28,7 +29,12 @@ export interface LimiterOptions extends TelemetryOptions {
    * `local` decides with an in-process store until the store is healthy again.
    */
   readonly onStoreError?: FailurePolicy;
-  /** After a store failure, ms during which `open`/`closed`/`local` answer without trying the store. Default 1000. */
+  /**
+   * After a store failure, ms during which `open`/`closed`/`local` answer
+   * without trying the store, for stores without `health()` (a RedisStore
+   * has its own circuit breaker instead). Also the `retryAfter` of a
+   * `closed` answer. Default 1000.
+   */
   readonly failureCooldown?: number;
   /**
    * `false` turns OpenTelemetry metrics and spans off for this limiter (and its store).
@@ -113,6 +119,14 @@ export class Limiter {
   /** The store in use. */
   get store(): Store {
     return this.#store;
+  }
+
+  /**
+   * The store's health (`ready | degraded | down`, the breaker state and the
+   * last error); a store without `health()` (the MemoryStore) is always `ready`.
+   */
+  health(): StoreHealth {
+    return this.#store.health?.() ?? { status: 'ready', breaker: 'closed' };
   }
 
   /** Takes `cost` units (default 1) from `key`'s bucket, or nothing. Cost 0 is a peek. */

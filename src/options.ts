@@ -44,3 +44,12 @@ export function objectOption(owner: string, options: unknown): Record<string, un
   }
   return options as Record<string, unknown>;
 }
+
+/** Throws unless `value` is undefined or a plain object (`allowed` says what else the option takes); returns it or `{}`. */
+export function optionalObject(what: string, value: unknown, allowed: string): Record<string, unknown> {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new LimiterError(ErrorCodes.INVALID_OPTION, `${what} must be ${allowed}, got ${describe(value)}`);
+  }
+  return value as Record<string, unknown>;
+}

@@ -13,12 +13,14 @@
  */
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { type BatchOp, Batcher } from './batcher.js';
+import { type Admission, type BreakerChange, type BreakerOptions, CircuitBreaker, markAnswered } from './breaker.js';
 import { type Clock, checkClockOption, readClock } from './clock.js';
 import { monotonicMicros } from './deadline.js';
 import { DenyCache, EXACT_CLOCK, SERVER_CLOCK, type TimeAnchor } from './deny-cache.js';
 import { ErrorCodes, LimiterError, describe, toStoreError } from './errors.js';
+import { EVICTION_WARNING_CODE, type StoreEvent, type StoreHealth, evictionRisk } from './health.js';
 import { isWellFormedKey, malformedKey } from './inputs.js';
-import { integerOption, objectOption } from './options.js';
+import { integerOption, objectOption, optionalObject } from './options.js';
 import { type Lane, type LaneClient, Pool } from './pool.js';
 import { keySlot } from './cluster-slot.js';
 import { decodeBatch, encodeBatch } from './redis-codec.js';
@@ -33,7 +35,7 @@ export const gcraScript: Script = limitScript;
 
 /** Connection pool options of {@link RedisStore}. */
 export interface RedisPoolOptions {
-  /** Connections the store opens with `url`/`redis` (>= 1). Default 1. With `client` it can only be 1: your one connection. */
+  /** Connections the store opens (from `url`/`redis`, or as duplicates of a `Redis` `client`), 1 to 64. Default 1. With a Cluster `client` it can only be 1. */
   readonly size?: number;
   /**
    * Script calls in flight at once per connection (pipelined; Redis runs one
@@ -70,13 +72,32 @@ export interface DenyCacheOptions {
   readonly maxEntries?: number;
 }
 
+/**
+ * Circuit breaker options of {@link RedisStore}: after `failures` Redis
+ * failures in a row (errors, no connection, deadlines passed) checks are not
+ * sent for `openFor` ms but fail at once, so the failure policy answers them;
+ * then one probe check goes through (at once when a connection becomes ready
+ * again), and its success closes the breaker.
+ */
+export interface RedisBreakerOptions {
+  /** Redis failures in a row that open the breaker, 1 to 1000. Default 3. */
+  readonly failures?: number;
+  /** ms the breaker stays open before a probe, 0 to 60000. Default 500. */
+  readonly openFor?: number;
+}
+
 /** Options of {@link RedisStore}: give either `client`, or `url` and/or `redis`. */
 export interface RedisStoreOptions {
   /**
    * An ioredis client you own (the store never closes it): a `Redis`, or a
-   * `Cluster`. On a cluster every check must keep its keys in one hash slot
-   * (else it fails with ERR_CROSS_SLOT before any call), and each script call
-   * carries checks of one slot only.
+   * `Cluster`. A `Redis` client is the template of the store's connections:
+   * the store opens `pool.size` of its own with `client.duplicate()` (your
+   * server, credentials, TLS, database and key prefix) and its own queueing,
+   * retry and reconnect settings (no offline queue, no resent commands,
+   * bounded connect), and closes them on close(). A `Cluster` is used as it
+   * is: every check must keep its keys in one hash slot (else it fails with
+   * ERR_CROSS_SLOT before any call), and each script call carries checks of
+   * one slot only.
    */
   readonly client?: Redis | Cluster;
   /** A redis:// URL: the store opens and owns `pool.size` connections (closed by close()). */
@@ -100,6 +121,16 @@ export interface RedisStoreOptions {
   readonly batch?: RedisBatchOptions;
   /** The local deny cache (SPEC section 8); `false` turns it off. On by default. */
   readonly denyCache?: false | DenyCacheOptions;
+  /** The circuit breaker; `false` turns it off (every check then tries Redis). On by default. */
+  readonly breaker?: false | RedisBreakerOptions;
+  /**
+   * Called once per event: each breaker state change, and, once on first
+   * connect, when Redis's `maxmemory-policy` can evict limiter keys. Default:
+   * the eviction warning goes to `process.emitWarning` (code
+   * `TOLLGATE_EVICTION_POLICY`); breaker changes are reported as a metric only.
+   * Exceptions it throws are ignored.
+   */
+  readonly onEvent?: (event: StoreEvent) => void;
 }
 
 /** Counters describing a store's current load, for diagnostics and benchmarks. */
@@ -112,10 +143,27 @@ export interface RedisStoreStats {
   readonly cached: number;
 }
 
-/** Types a failed call: ioredis's own command timeout is a deadline (ERR_TIMEOUT), anything else ERR_STORE. */
+/** Messages of ioredis errors for a command whose connection closed before the reply came. */
+const LOST_REPLY = /max retries per request|Connection is closed|Command aborted due to connection close/i;
+
+/**
+ * Types a failed call: ioredis's own command timeout is a deadline
+ * (ERR_TIMEOUT); a connection lost with the call unanswered is ERR_STORE
+ * saying the script may have run; anything else ERR_STORE.
+ */
 function callError(error: unknown): LimiterError {
   if (error instanceof Error && error.message === 'Command timed out') {
     return new LimiterError(ErrorCodes.TIMEOUT, 'Redis did not answer within the connection\'s command timeout', { cause: error });
+  }
+  if (error instanceof Error && /Stream isn't writeable/.test(error.message)) {
+    return new LimiterError(ErrorCodes.STORE, `Redis is unreachable: the connection is not open (the check was not sent): ${error.message}`, { cause: error });
+  }
+  if (error instanceof Error && LOST_REPLY.test(error.message)) {
+    return new LimiterError(
+      ErrorCodes.STORE,
+      `the connection to Redis was lost before it answered (the check may have been applied in Redis): ${error.message}`,
+      { cause: error },
+    );
   }
   return toStoreError(error);
 }
@@ -130,6 +178,8 @@ export const REDIS_STORE_DEFAULTS = {
   batchMaxSize: 128,
   batchMaxKeys: 1024,
   denyCacheMaxEntries: 10_000,
+  breakerFailures: 3,
+  breakerOpenFor: 500,
 } as const;
 
 interface CheckOp extends BatchOp {
@@ -164,6 +214,15 @@ export class RedisStore implements Store {
   readonly #cache: DenyCache | undefined;
   /** True when `client` is an ioredis Cluster: each call then stays within one hash slot. */
   readonly #cluster: boolean;
+  /**
+   * One breaker for the whole store (target `redis`). A breaker knows nothing
+   * of the store: with a Cluster client, one per node (target: the node's
+   * address, chosen from a check's slot before admit()) can guard each master
+   * alone, health() aggregating them.
+   */
+  readonly #breaker: CircuitBreaker | undefined;
+  readonly #onEvent: ((event: StoreEvent) => void) | undefined;
+  #evictionChecked = false;
   #hooks: StoreHooks = noopStoreHooks;
   #closing: Promise<void> | undefined;
 
@@ -178,11 +237,11 @@ export class RedisStore implements Store {
     const timeout = integerOption('RedisStore', 'timeout', o.timeout, REDIS_STORE_DEFAULTS.timeout, 1);
     this.#timeout = timeout;
     const pool = objectOption('RedisStore "pool"', o.pool);
-    if (o.client !== undefined && pool.size !== undefined && pool.size !== 1) {
-      throw invalid('pool.size', pool.size, '1 or left out with "client" (one connection, yours); "pool.pipeline" sets its calls in flight');
+    const cluster = (o.client as { isCluster?: unknown } | undefined)?.isCluster === true;
+    if (cluster && pool.size !== undefined && pool.size !== 1) {
+      throw invalid('pool.size', pool.size, '1 or left out with a Cluster "client" (used as it is); "pool.pipeline" sets its calls in flight');
     }
     const size = integerOption('RedisStore', 'pool.size', pool.size, REDIS_STORE_DEFAULTS.poolSize, 1, 64);
-    const cluster = (o.client as { isCluster?: unknown } | undefined)?.isCluster === true;
     // A cluster client is one lane whose calls go to many nodes, one slot each: it needs more calls in flight.
     const defaultPipeline = cluster ? REDIS_STORE_DEFAULTS.clusterPipeline : REDIS_STORE_DEFAULTS.pipeline;
     const pipeline = integerOption('RedisStore', 'pool.pipeline', pool.pipeline, defaultPipeline, 1, 64);
@@ -192,9 +251,13 @@ export class RedisStore implements Store {
     const maxSize = integerOption('RedisStore', 'batch.maxSize', batch.maxSize, REDIS_STORE_DEFAULTS.batchMaxSize, 1, 100_000);
     const maxKeys = integerOption('RedisStore', 'batch.maxKeys', batch.maxKeys, REDIS_STORE_DEFAULTS.batchMaxKeys, 1, 1_000_000);
     this.#cache = makeCache(o.denyCache, this.#clock !== undefined);
+    const breaker = makeBreaker(o.breaker);
+    if (o.onEvent !== undefined && typeof o.onEvent !== 'function') throw invalid('onEvent', o.onEvent, 'a function');
+    this.#onEvent = o.onEvent as ((event: StoreEvent) => void) | undefined;
+    this.#breaker = breaker && new CircuitBreaker(breaker, 'redis', this.#breakerChanged);
     this.#pool = makePool(o, size, timeout);
     this.#cluster = cluster;
-    const connections = o.client === undefined ? size : 1;
+    const connections = this.#pool.owned ? size : 1;
     const limits = { maxInFlight: connections * pipeline, maxPerLane: pipeline, maxSize, maxKeys, maxPending, acquireTimeout, timeout };
     this.#batcher = new Batcher(this.#pool, this.#execute, limits, (lane) => ({
       operation: 'EVALSHA',
@@ -204,6 +267,13 @@ export class RedisStore implements Store {
       ...(lane.server.namespace === undefined ? {} : { namespace: lane.server.namespace }),
     }));
     this.#pool.onChange(() => this.#batcher.dispatch());
+    this.#pool.onReady((lane) => {
+      this.#breaker?.wake();
+      if (!this.#evictionChecked) {
+        this.#evictionChecked = true;
+        this.#checkEviction(lane);
+      }
+    });
   }
 
   /** The key prefix in use. */
@@ -214,6 +284,33 @@ export class RedisStore implements Store {
   /** Current load: checks waiting, calls in flight, keys in the deny cache. */
   get stats(): RedisStoreStats {
     return { pending: this.#batcher.pending, inFlight: this.#batcher.inFlight, cached: this.#cache?.size ?? 0 };
+  }
+
+  /**
+   * The store's health: `down` while the breaker is open or no connection
+   * can serve, `degraded` while it probes, a connection is down or failures
+   * were seen since the last success, `ready` otherwise; with the last error.
+   */
+  health(): StoreHealth {
+    const breaker = this.#breaker;
+    const lanes = this.#pool.lanes;
+    const ready = lanes.filter((lane) => lane.ready).length;
+    const failure = this.#pool.failure();
+    const lastError = failure ?? breaker?.lastError;
+    const state = breaker?.state ?? 'closed';
+    const status = state === 'open' || failure !== undefined || (lanes.length > 0 && ready === 0 && (breaker?.failures ?? 0) > 0)
+      ? 'down'
+      : state === 'half-open' || ready < lanes.length || (breaker?.failures ?? 0) > 0
+        ? 'degraded'
+        : 'ready';
+    return {
+      status,
+      breaker: state,
+      ready,
+      connections: lanes.length,
+      ...(lastError ? { lastError } : {}),
+      ...(breaker ? { since: breaker.since } : {}),
+    };
   }
 
   /** Installs the hooks to call (see src/telemetry/hooks.ts). */
@@ -234,9 +331,11 @@ export class RedisStore implements Store {
     try {
       keys = checkShape(check);
       if (this.#cluster) group = checkSlot(this.#prefix, keys);
+      // A client clock is read (and validated) here too, so a bad clock is never hidden by a store failure.
+      const clockNow = this.#clock ? readClock(this.#clock) : undefined;
       const cache = this.#cache;
       if (cache !== undefined && cache.size > 0 && this.#closing === undefined) {
-        const hit = cache.answer(check, this.#clock ? readClock(this.#clock) : monotonicMicros());
+        const hit = cache.answer(check, clockNow ?? monotonicMicros());
         if (hit) {
           this.#hooks.onCacheHit();
           return Promise.resolve(hit);
@@ -245,7 +344,24 @@ export class RedisStore implements Store {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#batcher.submit({ keys, solo: false, check, group }, options?.signal) as Promise<AnyOutcome>;
+    const breaker = this.#breaker;
+    if (breaker === undefined) return this.#batcher.submit({ keys, solo: false, check, group }, options?.signal) as Promise<AnyOutcome>;
+    const admission: Admission = this.#closing === undefined ? breaker.admit() : 'pass';
+    if (admission instanceof LimiterError) {
+      this.#hooks.onStoreError(admission.code);
+      return Promise.reject(admission);
+    }
+    const probe = admission === 'probe';
+    return (this.#batcher.submit({ keys, solo: false, check, group }, options?.signal) as Promise<AnyOutcome>).then(
+      (outcome) => {
+        breaker.success(probe);
+        return outcome;
+      },
+      (error: unknown) => {
+        breaker.failure(error, probe);
+        throw error;
+      },
+    );
   }
 
   /** Deletes the keys' state in Redis (after any check on them issued before), and drops them from the deny cache. */
@@ -274,6 +390,39 @@ export class RedisStore implements Store {
     return this.#closing;
   }
 
+  readonly #breakerChanged = (change: BreakerChange): void => {
+    this.#hooks.onBreakerChange(change.to);
+    this.#emit({ type: 'breaker', ...change });
+  };
+
+  #emit(event: StoreEvent): void {
+    const onEvent = this.#onEvent;
+    if (onEvent === undefined) {
+      if (event.type === 'eviction-risk') process.emitWarning(event.message, { code: EVICTION_WARNING_CODE });
+      return;
+    }
+    try {
+      onEvent(event);
+    } catch {
+      // a failing hook must not break the store
+    }
+  }
+
+  /** Warns once when Redis may evict limiter keys under memory pressure (INFO works where CONFIG is renamed away). */
+  #checkEviction(lane: Lane): void {
+    const info = lane.client.info;
+    if (typeof info !== 'function') return;
+    info.call(lane.client, 'memory').then(
+      (text) => {
+        const risk = typeof text === 'string' ? evictionRisk(text) : undefined;
+        if (risk) this.#emit(risk);
+      },
+      () => {
+        this.#evictionChecked = false; // try again on the next connect
+      },
+    );
+  }
+
   readonly #execute = (lane: Lane, ops: readonly CheckOp[]): Promise<(AnyOutcome | true | LimiterError)[]> => {
     if (ops[0]?.check === RESET) {
       // One DEL per key: keys may live in different cluster slots.
@@ -292,6 +441,7 @@ export class RedisStore implements Store {
     return runScript(lane, keys, args).then(
       (reply) => {
         const outcomes = decodeBatch(reply, checks);
+        for (const outcome of outcomes) if (outcome instanceof LimiterError) markAnswered(outcome);
         if (cache) this.#remember(cache, checks, outcomes, now, sentAt, monotonicMicros());
         return outcomes;
       },
@@ -357,12 +507,18 @@ function invalid(name: string, value: unknown, allowed: string): LimiterError {
 
 function makeCache(option: unknown, clientClock: boolean): DenyCache | undefined {
   if (option === false) return undefined;
-  if (option !== undefined && (typeof option !== 'object' || option === null || Array.isArray(option))) {
-    throw invalid('denyCache', option, 'false or an object { maxEntries? }');
-  }
-  const o = (option ?? {}) as Record<string, unknown>;
+  const o = optionalObject('RedisStore option "denyCache"', option, 'false or an object { maxEntries? }');
   const maxEntries = integerOption('RedisStore', 'denyCache.maxEntries', o.maxEntries, REDIS_STORE_DEFAULTS.denyCacheMaxEntries, 1);
   return new DenyCache(maxEntries, clientClock ? EXACT_CLOCK : SERVER_CLOCK);
+}
+
+function makeBreaker(option: unknown): BreakerOptions | undefined {
+  if (option === false) return undefined;
+  const o = optionalObject('RedisStore option "breaker"', option, 'false or an object { failures?, openFor? }');
+  return {
+    failures: integerOption('RedisStore', 'breaker.failures', o.failures, REDIS_STORE_DEFAULTS.breakerFailures, 1, 1000),
+    openFor: integerOption('RedisStore', 'breaker.openFor', o.openFor, REDIS_STORE_DEFAULTS.breakerOpenFor, 0, 60_000),
+  };
 }
 
 function makePool(o: Record<string, unknown>, size: number, timeout: number): Pool {
@@ -373,6 +529,11 @@ function makePool(o: Record<string, unknown>, size: number, timeout: number): Po
     }
     if (typeof client !== 'object' || client === null || typeof (client as LaneClient).evalsha !== 'function') {
       throw invalid('client', client, 'an ioredis client');
+    }
+    // A standalone ioredis client is duplicated with the store's settings; a Cluster (or another client) is used as it is.
+    const template = client as Partial<Redis> & LaneClient;
+    if (template.isCluster !== true && typeof template.duplicate === 'function') {
+      return Pool.owned({ template: client as Redis, size, timeout });
     }
     return Pool.borrowed(client as LaneClient);
   }

@@ -7,6 +7,7 @@
  * a rate item may leave `kind` out). Each kind is one Lua file in `lua/` and
  * one TypeScript twin, registered in src/kinds.ts.
  */
+import type { StoreHealth } from './health.js';
 import type { StoreHooks } from './telemetry/hooks.js';
 
 /** A rate (GCRA) item: take `cost` units of `key`'s bucket, in the integer form the algorithm uses. */
@@ -176,4 +177,9 @@ export interface Store {
   reset(keys: readonly string[]): Promise<void>;
   /** Releases resources the store owns (connections, timers). */
   close(): Promise<void>;
+  /**
+   * Optional: the store's health. A store that has it guards itself (e.g.
+   * with a circuit breaker), so the Limiter's `failureCooldown` does not apply.
+   */
+  health?(): StoreHealth;
 }

@@ -100,6 +100,7 @@ describe('batching', () => {
   it('a bad check in a batch fails alone; the others are answered', async () => {
     const t = 1_700_000_000_000_000;
     const store = new RedisStore({ client: redis.shared, prefix: 'batch:bad:', now: () => t, denyCache: false, pool: { pipeline: 1 } });
+    await store.evaluate({ mode: 'all', items: [item('a', 0)] }); // a peek: connected: the store is idle, not connecting
     const sizes = recordBatches(store);
     const memory = new MemoryStore({ now: () => t });
     const good = (key: string): Check => ({ mode: 'all', items: [item(key, 1)] });
@@ -133,6 +134,7 @@ describe('batching', () => {
   it('caps calls at batch.maxSize checks and batch.maxKeys keys', async () => {
     const t = 1_700_000_000_000_000;
     const store = new RedisStore({ client: redis.shared, prefix: 'batch:cap:', now: () => t, denyCache: false, pool: { pipeline: 1 }, batch: { maxSize: 50 } });
+    await store.evaluate({ mode: 'all', items: [item('a', 0)] }); // a peek: connected: the store is idle, not connecting
     const sizes = recordBatches(store);
     const singles = Array.from({ length: 230 }, (_, i): Check => ({ mode: 'all', items: [item(KEYS[i % KEYS.length] as string, 0)] }));
     await Promise.all(singles.map((c) => store.evaluate(c)));
@@ -140,6 +142,7 @@ describe('batching', () => {
     assert.deepEqual(sizes, [1, 50, 50, 50, 50, 29]);
     await store.close();
     const narrow = new RedisStore({ client: redis.shared, prefix: 'batch:cap:', now: () => t, denyCache: false, pool: { pipeline: 1 }, batch: { maxKeys: 10 } });
+    await narrow.evaluate({ mode: 'all', items: [item('a', 0)] });
     const keySizes = recordBatches(narrow);
     const triples = Array.from({ length: 12 }, (): Check => ({ mode: 'all', items: [item('a', 0), item('b', 0), item('c', 0)] }));
     const wide: Check = { mode: 'all', items: Array.from({ length: 12 }, () => item('d', 0)) };

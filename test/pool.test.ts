@@ -39,7 +39,6 @@ describe('connection pool', () => {
       [{ redis: 'localhost' }, /"redis" must be an object of ioredis options/],
       [{ client, timeout: 0 }, /"timeout" must be an integer >= 1, got 0/],
       [{ url: 'redis://127.0.0.1:1', pool: { size: 0 } }, /"pool.size" must be an integer in \[1, 64\], got 0/],
-      [{ client, pool: { size: 2 } }, /"pool.size" must be 1 or left out with "client"/],
       [{ client, pool: { pipeline: 0 } }, /"pool.pipeline" must be an integer in \[1, 64\], got 0/],
       [{ client, pool: { maxPending: 0 } }, /"pool.maxPending" must be an integer >= 1/],
       [{ client, pool: { acquireTimeout: -1 } }, /"pool.acquireTimeout" must be an integer >= 0/],

@@ -29,6 +29,8 @@ export interface StoreHooks {
    * failed on its own (its deadline passed, no connection, an error reply in its slot).
    */
   onStoreError(code: string): void;
+  /** Called once per change of the store's circuit breaker, with the new state (`closed`, `open`, `half-open`). */
+  onBreakerChange(state: string): void;
 }
 
 /**
@@ -67,6 +69,7 @@ export const noopStoreHooks: StoreHooks = {
   onCacheHit: noop,
   onPending: noop,
   onStoreError: noop,
+  onBreakerChange: noop,
 };
 
 /** HTTP hooks that do nothing. */

@@ -183,6 +183,7 @@ export class Instrumentation {
       onCacheHit: () => this.#resolveMetrics()?.countCacheHit(store),
       onPending: (delta) => addPending(store, delta),
       onStoreError: (code) => this.#resolveMetrics()?.countStoreError(store, code),
+      onBreakerChange: (state) => this.#resolveMetrics()?.countBreakerChange(store, state),
     };
   }
 

@@ -104,6 +104,7 @@ export class TollgateMetrics {
   readonly #checks: ObservableCounter;
   readonly #cacheHits: ObservableCounter;
   readonly #storeErrors: ObservableCounter;
+  readonly #breakerChanges: ObservableCounter;
   readonly #pending: ObservableUpDownCounter;
   readonly #http: ObservableCounter;
   readonly #leasesInFlight: ObservableUpDownCounter;
@@ -114,6 +115,7 @@ export class TollgateMetrics {
   readonly #errorCells = new Map<string, CheckCell>();
   readonly #cacheHitCells = new Map<StoreType, Cell>();
   readonly #storeErrorCells = new Map<string, Cell>();
+  readonly #breakerCells = new Map<string, Cell>();
   readonly #httpCells = new Map<string, (Cell | undefined)[]>();
   readonly #names = new Set<string>();
 
@@ -146,6 +148,11 @@ export class TollgateMetrics {
       unit: '{error}',
       valueType: ValueType.INT,
     });
+    this.#breakerChanges = meter.createObservableCounter(M.BREAKER_CHANGES, {
+      description: 'Circuit breaker state changes of a store, by the state entered.',
+      unit: '{change}',
+      valueType: ValueType.INT,
+    });
     this.#pending = meter.createObservableUpDownCounter(M.PENDING_CHECKS, {
       description: 'Checks currently waiting on a store.',
       unit: '{check}',
@@ -166,7 +173,7 @@ export class TollgateMetrics {
       unit: '{lease}',
       valueType: ValueType.INT,
     });
-    const observables: Observable[] = [this.#checks, this.#cacheHits, this.#storeErrors, this.#pending, this.#http, this.#leasesInFlight, this.#leasesExpired];
+    const observables: Observable[] = [this.#checks, this.#cacheHits, this.#storeErrors, this.#breakerChanges, this.#pending, this.#http, this.#leasesInFlight, this.#leasesExpired];
     meter.addBatchObservableCallback((result) => this.#observe(result), observables);
   }
 
@@ -224,6 +231,17 @@ export class TollgateMetrics {
     cell.count += 1;
   }
 
+  /** Counts one change of a store's circuit breaker into `state`. */
+  countBreakerChange(type: StoreType, state: string): void {
+    const key = `${type}\u0000${state}`;
+    let cell = this.#breakerCells.get(key);
+    if (cell === undefined) {
+      cell = { attributes: { [A.STORE_TYPE]: type, [A.BREAKER_STATE]: state }, count: 0 };
+      this.#breakerCells.set(key, cell);
+    }
+    cell.count += 1;
+  }
+
   /** Counts one HTTP request handled with `result` under `policy`. */
   countHttp(result: HttpResult, policy: string): void {
     let cells = this.#httpCells.get(policy);
@@ -263,6 +281,7 @@ export class TollgateMetrics {
     observeCells(result, this.#checks, this.#errorCells.values());
     observeCells(result, this.#cacheHits, this.#cacheHitCells.values());
     observeCells(result, this.#storeErrors, this.#storeErrorCells.values());
+    observeCells(result, this.#breakerChanges, this.#breakerCells.values());
     for (const cells of this.#httpCells.values()) observeCells(result, this.#http, cells);
     for (const type of pendingTypes) result.observe(this.#pending, pending[type], { [A.STORE_TYPE]: type });
     observeCells(result, this.#leasesExpired, this.#expiredCells.values());

@@ -23,6 +23,8 @@ export const MetricNames = {
   DENY_CACHE_HITS: 'tollgate.store.deny_cache.hits',
   /** Counter of errors raised by a store, by error code. Unit `{error}`. */
   STORE_ERRORS: 'tollgate.store.errors',
+  /** Counter of circuit breaker state changes of a store, by the state entered. Unit `{change}`. */
+  BREAKER_CHANGES: 'tollgate.store.breaker.changes',
   /** UpDownCounter of checks waiting on a store. Unit `{check}`. */
   PENDING_CHECKS: 'tollgate.store.pending_checks',
   /** UpDownCounter of concurrency leases this process holds (taken, not released, not past their ttl), by limit name. Unit `{lease}`. */
@@ -45,6 +47,8 @@ export const AttributeNames = {
   FAILURE_POLICY: 'tollgate.failure.policy',
   /** The LimiterError code (or Redis error prefix on client spans) of a failure. */
   ERROR_TYPE: 'error.type',
+  /** `closed` | `open` | `half-open`: the circuit breaker state entered. */
+  BREAKER_STATE: 'tollgate.breaker.state',
   /** `redis` | `memory` | `custom`: the kind of store. */
   STORE_TYPE: 'tollgate.store.type',
   /** `allowed` | `denied` | `shadow_denied` | `skipped` | `error`. */

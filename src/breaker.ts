@@ -138,7 +138,12 @@ export class CircuitBreaker {
   #openError(): LimiterError {
     const last = this.#lastError;
     const code = last?.code ?? ErrorCodes.STORE;
-    return new LimiterError(code, `Redis is failing, checks are not sent (circuit ${this.#state}): ${last?.message ?? 'no answer'}`, { cause: last });
+    // While open, the time until the probe is known: HTTP adapters send it as Retry-After.
+    const wait = this.#state === 'open' ? Math.max(0, Math.ceil(this.#openUntil - performance.now())) : undefined;
+    return new LimiterError(code, `Redis is failing, checks are not sent (circuit ${this.#state}): ${last?.message ?? 'no answer'}`, {
+      cause: last,
+      ...(wait === undefined ? {} : { retryAfter: wait }),
+    });
   }
 
   #move(to: BreakerState, error?: LimiterError): void {

@@ -54,6 +54,8 @@ describe('CircuitBreaker', () => {
     const refused = b.admit();
     assert.ok(refused instanceof LimiterError && refused.code === 'ERR_TIMEOUT' && /circuit open.*late/.test(refused.message), String(refused));
     assert.equal(b.lastError?.message, 'late');
+    // While open, the refusal carries the time until the probe (an HTTP adapter's Retry-After).
+    assert.ok(refused.retryAfter !== undefined && refused.retryAfter > 9_000 && refused.retryAfter <= 10_000, String(refused.retryAfter));
   });
 
   it('does not count local back-pressure, a closed store, caller errors, or a check\'s own error reply', () => {

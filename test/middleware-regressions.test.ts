@@ -10,12 +10,14 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { ErrorCodes, LimiterError } from '../src/errors.js';
 import { Limiter } from '../src/limiter.js';
+import { RedisStore } from '../src/redis-store.js';
 import { perDay, perHour, perMinute, perSecond } from '../src/limits.js';
 import type { Check, CheckOutcome, Store } from '../src/store.js';
 import { headerKey } from '../middleware/keys.js';
 import type { TollgateWarning } from '../middleware/types.js';
 import { type AppSpec, type TestApp, frameworks } from './helpers/http-apps.js';
 import { TestClock, backends, parseRateLimitField, parseSfList } from './helpers/http.js';
+import { freePort } from './helpers/redis-server.js';
 
 const all = await backends();
 after(async () => {
@@ -268,6 +270,21 @@ for (const backend of all) {
         assert.equal((JSON.parse(r.body) as { status: number }).status, 503);
         assert.equal(errors[0]?.code, 'ERR_STORE');
         assert.match(String(errors[0]?.message), /ECONNREFUSED/, 'the full error stays available to hooks');
+      });
+
+      it('with Redis down and the breaker open, the 503 carries Retry-After until the next probe', async () => {
+        const store = new RedisStore({ url: `redis://127.0.0.1:${await freePort()}`, breaker: { failures: 1, openFor: 5_000 }, onEvent: () => undefined });
+        try {
+          const app = await build({ layers: [{ options: { limiter: new Limiter({ store, telemetry: false }), limit: perSecond(5), onError: () => undefined } }], routes: ['/'] });
+          const first = await app.send('/');
+          assert.equal(first.status, 503);
+          const second = await app.send('/');
+          assert.equal(second.status, 503);
+          assert.equal(second.header('retry-after'), '5');
+          assert.doesNotMatch(second.body, /ECONNREFUSED|127\.0\.0\.1|Redis|circuit/);
+        } finally {
+          await store.close();
+        }
       });
 
       it('the quota-exceeded problem type carries violated-policies; about:blank does not', async () => {

@@ -4,10 +4,12 @@
  * the same client, on a throwaway three-master cluster that this process
  * starts on free loopback ports and stops (test/helpers/redis-cluster.ts).
  *
- * Two key layouts: keys uniform over 10,000 ids (every check in a slot of
- * its own, so each script call carries one check), and the same ids under 16
+ * Three key layouts: keys uniform over 10,000 ids (every check in a slot of
+ * its own, so each script call carries one check), the same ids under 16
  * hash tags (e.g. one tag per tenant: checks of a tag share a slot and are
- * batched). All checks pass. Variants run interleaved in rotating order per
+ * batched), and 16 hot keys (every loop hits one of 16 keys, so checks on
+ * one key queue up: on a cluster a key has one call in flight at a time,
+ * and this layout shows what that costs). All checks pass. Variants run interleaved in rotating order per
  * round; figures are medians of the rounds, ratios taken within a round.
  * On a 2-core machine the three masters share the cores with Node, so this
  * shows batching and overhead, not scale-out.
@@ -31,11 +33,14 @@ const warmMs = quick ? 300 : 1000;
 const KEYS = 10_000;
 const CONCURRENCY = [64, 512] as const;
 
-type Layout = 'uniform' | 'tagged';
+type Layout = 'uniform' | 'tagged' | 'hot';
+const LAYOUTS: readonly Layout[] = ['uniform', 'tagged', 'hot'];
+const LAYOUT_LABEL: Record<Layout, string> = { uniform: '10,000 ids, a slot each', tagged: 'the same ids under 16 hash tags', hot: '16 hot keys' };
 type Contender = 'tollgate' | 'rlf';
 const KEY_OF: Record<Layout, (i: number) => string> = {
   uniform: (i) => `user-${i}`,
   tagged: (i) => `{tenant-${i % 16}}user-${i}`,
+  hot: (i) => `hot-${i % 16}`,
 };
 
 const { module: tollgate, note } = await loadTollgate(args.includes('--source'));
@@ -70,7 +75,7 @@ const client = cluster.cluster();
 try {
   await client.ping();
   const rlf = new RateLimiterRedis({ storeClient: client, points: limit.rate, duration: limit.period / 1000, keyPrefix: 'rlf' });
-  const cases = (['uniform', 'tagged'] as const).flatMap((layout) => CONCURRENCY.flatMap((concurrency) => (['tollgate', 'rlf'] as const).map((contender) => ({ layout, concurrency, contender }))));
+  const cases = LAYOUTS.flatMap((layout) => CONCURRENCY.flatMap((concurrency) => (['tollgate', 'rlf'] as const).map((contender) => ({ layout, concurrency, contender }))));
   for (let round = 1; round <= rounds; round += 1) {
     const k = (round - 1) % cases.length;
     for (const c of [...cases.slice(k), ...cases.slice(0, k)]) {
@@ -94,7 +99,7 @@ try {
 }
 
 const fmt = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
-const summary = (['uniform', 'tagged'] as const).flatMap((layout) =>
+const summary = LAYOUTS.flatMap((layout) =>
   CONCURRENCY.map((concurrency) => {
     const of = (contender: Contender) => rows.filter((r) => r.layout === layout && r.concurrency === concurrency && r.contender === contender);
     const mine = of('tollgate');
@@ -112,13 +117,13 @@ const machine = `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), 
 const lines = [
   '# Redis Cluster benchmark',
   '',
-  `Limiter.allow over a RedisStore on an ioredis Cluster client (defaults: 64 calls in flight), and rate-limiter-flexible's RateLimiterRedis on the same client, against a throwaway 3-master cluster on loopback. All checks pass. ${rounds} rounds of ${sliceMs / 1000} s per variant, interleaved; medians; ratio within a round. tollgate ${note}.${quick ? ' Quick mode.' : ''}`,
+  `Limiter.allow over a RedisStore on an ioredis Cluster client (defaults: 64 calls in flight per node, one per key), and rate-limiter-flexible's RateLimiterRedis on the same client, against a throwaway 3-master cluster on loopback. All checks pass. ${rounds} rounds of ${sliceMs / 1000} s per variant, interleaved; medians; ratio within a round. tollgate ${note}.${quick ? ' Quick mode.' : ''}`,
   '',
   `Machine: ${machine}. The masters share the machine's cores with Node: this shows batching and overhead, not scale-out.`,
   '',
   '| keys | C | tollgate checks/s | rate-limiter-flexible checks/s | ratio |',
   '|---|---:|---:|---:|---:|',
-  ...summary.map((s) => `| ${s.layout === 'uniform' ? '10,000 ids, a slot each' : 'the same ids under 16 hash tags'} | ${s.concurrency} | ${fmt(s.tollgate)} | ${fmt(s.rlf)} | ${s.ratio.toFixed(2)}x |`),
+  ...summary.map((s) => `| ${LAYOUT_LABEL[s.layout]} | ${s.concurrency} | ${fmt(s.tollgate)} | ${fmt(s.rlf)} | ${s.ratio.toFixed(2)}x |`),
   '',
 ];
 const here = fileURLToPath(new URL('.', import.meta.url));

@@ -30,11 +30,26 @@
  * Groups: an op may carry a group (a Redis Cluster hash slot); a call then
  * holds ops of one group only, and ops of other groups wait for calls of
  * their own. Ops on one key share their group, so their order is kept.
+ *
+ * Routes (Redis Cluster): with a router, each group maps to a route (the
+ * master node serving the slot now) and each route has its own budget of
+ * calls in flight (`maxPerRoute`), so calls stuck on one node (dead, failing
+ * over) never take the call slots of the others; work whose route is full
+ * is not waited behind: it is parked in a list of its node's, sorted by
+ * acquire deadline, and goes out from there as soon as a slot of that node
+ * frees (while parked, its keys count as busy, so later work on them waits
+ * behind it even if their slot moves to another node). And a key with a
+ * call in flight holds
+ * later work on that key back until that call settles: a cluster client may
+ * redirect (MOVED, ASK) or retry a call (a node's connection closed) and
+ * send it after calls issued later, so two calls on one key are never out
+ * at once. Calls on different keys, even of one slot, still run in parallel.
  */
 import { Alarm, monotonicMs } from './deadline.js';
 import { ErrorCodes, LimiterError, toStoreError } from './errors.js';
 import type { Lane, Pool } from './pool.js';
 import { type BatchTarget, type StoreHooks, noopStoreHooks } from './telemetry/hooks.js';
+import { type WaitNode, WaitList } from './wait-list.js';
 
 /** One unit of work for the batcher: what it touches and how it travels. */
 export interface BatchOp {
@@ -63,6 +78,8 @@ export interface BatcherLimits {
   readonly maxInFlight: number;
   /** Most calls in flight at once on one connection. */
   readonly maxPerLane: number;
+  /** Most calls in flight at once to one route (with a {@link Router}; default: no bound of its own). */
+  readonly maxPerRoute?: number;
   /** Most ops in one call. */
   readonly maxSize: number;
   /** Most keys in one call (an op with more keys than this travels alone). */
@@ -78,14 +95,18 @@ export interface BatcherLimits {
 /** Describes where a call on `lane` goes, for the batch span (see {@link BatchTarget}). */
 export type DescribeTarget = (lane: Lane) => BatchTarget | undefined;
 
+/** Where the calls of a group go now (a Redis Cluster slot's master, as `host:port`); see the file header. */
+export type Router = (group: number) => string;
+
 const PENDING = 0;
 const SENT = 1;
 const DONE = 2;
 
-class Job<O extends BatchOp, R> {
+class Job<O extends BatchOp, R> implements WaitNode<Job<O, R>> {
   state = PENDING;
   prev: Job<O, R> | undefined;
   next: Job<O, R> | undefined;
+  list: WaitList<Job<O, R>> | undefined;
   cleanup: (() => void) | undefined;
   constructor(
     readonly op: O,
@@ -97,13 +118,17 @@ class Job<O extends BatchOp, R> {
   ) {}
 }
 
+/** Work on one key: the connection its calls in flight use, how many there are, and how many ops on it are parked. */
 interface Pin {
-  readonly lane: Lane;
+  lane: Lane;
   count: number;
+  parked: number;
 }
 
 interface Call<O extends BatchOp, R> {
   readonly lane: Lane;
+  /** The route the call went to (with a router and a grouped call). */
+  readonly route: string | undefined;
   readonly jobs: Job<O, R>[];
   readonly pinned: boolean;
   /** When the call was sent (monotonic ms). */
@@ -129,25 +154,34 @@ export class Batcher<O extends BatchOp, R> {
   readonly #execute: ExecuteBatch<O, R>;
   readonly #limits: BatcherLimits;
   readonly #target: DescribeTarget;
+  readonly #route: Router | undefined;
+  /** Calls in flight per route. */
+  readonly #routeCalls = new Map<string, number>();
   readonly #pins = new Map<string, Pin>();
   /** Waiting ops per group (cluster slot), so gathering a call stops once its group has none left. */
   readonly #groups = new Map<number, number>();
   readonly #pendingAlarm: Alarm;
   readonly #callAlarm: Alarm;
-  /** Calls in flight (at most maxInFlight, so a short array). */
-  readonly #calls: Call<O, R>[] = [];
+  /** Calls in flight (at most maxInFlight). */
+  readonly #calls = new Set<Call<O, R>>();
   #hooks: StoreHooks = noopStoreHooks;
-  #head: Job<O, R> | undefined;
-  #tail: Job<O, R> | undefined;
+  /** Work waiting, in submission order. */
+  readonly #queue = new WaitList<Job<O, R>>();
+  /** Work parked per route (its node had no call slot free), each in acquire-deadline order. */
+  readonly #parked = new Map<string, WaitList<Job<O, R>>>();
   #pending = 0;
   #inFlight = 0;
   #scheduled = false;
   #closed = false;
 
-  /** @param pool - the connections; @param execute - sends one call; @param limits - bounds; @param target - describes a call's destination */
-  constructor(pool: Pool, execute: ExecuteBatch<O, R>, limits: BatcherLimits, target: DescribeTarget = () => undefined) {
+  /**
+   * @param pool - the connections; @param execute - sends one call; @param limits - bounds;
+   * @param target - describes a call's destination; @param route - routes groups to nodes (Redis Cluster)
+   */
+  constructor(pool: Pool, execute: ExecuteBatch<O, R>, limits: BatcherLimits, target: DescribeTarget = () => undefined, route?: Router) {
     this.#pool = pool;
     this.#target = target;
+    this.#route = route;
     this.#execute = execute;
     this.#limits = limits;
     this.#pendingAlarm = new Alarm(this.#expirePending);
@@ -175,7 +209,8 @@ export class Batcher<O extends BatchOp, R> {
     let early: LimiterError | undefined;
     if (this.#closed) early = new LimiterError(ErrorCodes.CLOSED, 'the RedisStore is closed');
     else if (this.#pending >= this.#limits.maxPending) {
-      early = this.#waitError(`${this.#pending} checks are already waiting for a Redis connection (pool.maxPending ${this.#limits.maxPending})`);
+      const waitingFor = this.#route ? 'a call slot' : 'a Redis connection';
+      early = this.#waitError(`${this.#pending} checks are already waiting for ${waitingFor} (pool.maxPending ${this.#limits.maxPending})`);
     } else if (signal?.aborted) early = new LimiterError(ErrorCodes.ABORTED, 'the check was aborted', { cause: signal.reason });
     else early = this.#pool.failure();
     if (early) {
@@ -209,31 +244,61 @@ export class Batcher<O extends BatchOp, R> {
   /** Fails every waiting op with ERR_CLOSED and refuses new ones; calls in flight still settle. */
   close(): void {
     this.#closed = true;
-    const error = new LimiterError(ErrorCodes.CLOSED, 'the RedisStore was closed before the check was sent');
-    while (this.#head) this.#fail(this.#head, error);
+    this.#failWaiting(new LimiterError(ErrorCodes.CLOSED, 'the RedisStore was closed before the check was sent'));
     this.#pendingAlarm.cancel();
-    if (this.#calls.length === 0) this.#callAlarm.cancel();
+    if (this.#calls.size === 0) this.#callAlarm.cancel();
   }
 
   /** Sends waiting work while call slots are free (called on submit, on replies and on pool changes). */
   dispatch(): void {
-    if (this.#head === undefined) return;
+    if (this.#pending === 0) return;
     const failure = this.#pool.failure();
     if (failure) {
-      while (this.#head) this.#fail(this.#head, failure);
+      this.#failWaiting(failure);
       return;
     }
     const { maxInFlight, maxSize } = this.#limits;
-    while (this.#head !== undefined && this.#inFlight < maxInFlight) {
+    const maxPerRoute = this.#limits.maxPerRoute ?? Infinity;
+    while (this.#pending > 0 && this.#inFlight < maxInFlight) {
       // Spread the waiting work over the free call slots, so that Redis runs
       // one call while Node handles the reply of another (but never below
       // SPLIT_MIN checks per call: small calls cost Redis more per check).
-      const share = Math.ceil(this.#pending / (maxInFlight - this.#inFlight));
-      if (!this.#sendNext(Math.min(maxSize, Math.max(SPLIT_MIN, share)))) break;
+      // With routes (one call per key in flight) a call takes all it can: what is left of a key
+      // could not go out beside it anyway, and calls of other slots keep every node busy.
+      const share = this.#route ? maxSize : Math.ceil(this.#pending / (maxInFlight - this.#inFlight));
+      const size = Math.min(maxSize, Math.max(SPLIT_MIN, share));
+      // Parked work first, for the nodes that have a call slot free again.
+      let sent = false;
+      for (const [route, list] of this.#parked) {
+        if (list.head === undefined) this.#parked.delete(route);
+        else if ((this.#routeCalls.get(route) ?? 0) < maxPerRoute && this.#sendNext(list, size)) {
+          sent = true;
+          break;
+        }
+      }
+      if (!sent && !this.#sendNext(this.#queue, size)) break;
     }
     // Work still waiting gets its acquire deadline (armed only now: work that
     // goes out in the same turn never costs a timer).
-    if (this.#head !== undefined) this.#pendingAlarm.arm(this.#head.acquireBy);
+    const next = this.#earliestAcquire();
+    if (next !== undefined) this.#pendingAlarm.arm(next);
+  }
+
+  /** The earliest acquire deadline of the waiting work (each list is in deadline order). */
+  #earliestAcquire(): number | undefined {
+    let at = this.#queue.head?.acquireBy;
+    for (const list of this.#parked.values()) {
+      const head = list.head;
+      if (head !== undefined && (at === undefined || head.acquireBy < at)) at = head.acquireBy;
+    }
+    return at;
+  }
+
+  /** Fails every waiting op (queued or parked) with `error`. */
+  #failWaiting(error: LimiterError): void {
+    while (this.#queue.head) this.#fail(this.#queue.head, error);
+    for (const list of this.#parked.values()) while (list.head) this.#fail(list.head, error);
+    this.#parked.clear();
   }
 
   readonly #flush = (): void => {
@@ -241,10 +306,19 @@ export class Batcher<O extends BatchOp, R> {
     this.dispatch();
   };
 
-  /** Gathers one call from the waiting ops and sends it; false when nothing can go out now. */
-  #sendNext(maxSize: number): boolean {
+  /**
+   * Gathers one call from the ops waiting in `list` (the queue, or a route's
+   * parked ops) and sends it; false when nothing can go out now. Scanning the
+   * queue parks ops whose node has no call slot free.
+   */
+  #sendNext(list: WaitList<Job<O, R>>, maxSize: number): boolean {
+    const fromQueue = list === this.#queue;
     const { maxKeys } = this.#limits;
-    const multi = this.#pool.lanes.length > 1;
+    const route = this.#route;
+    const maxPerRoute = this.#limits.maxPerRoute ?? Infinity;
+    // Pins: with several connections a key's work stays on one; with routes a key has one call out at most.
+    const exclusive = route !== undefined;
+    const multi = this.#pool.lanes.length > 1 || exclusive;
     const jobs: Job<O, R>[] = [];
     let lane: Lane | undefined;
     let keys = 0;
@@ -252,7 +326,7 @@ export class Batcher<O extends BatchOp, R> {
     let group: number | undefined;
     let scanned = 0;
     const scanLimit = 4 * maxSize + 16;
-    for (let job = this.#head; job !== undefined && jobs.length < maxSize && scanned < scanLimit; scanned += 1) {
+    for (let job = list.head; job !== undefined && jobs.length < maxSize && scanned < scanLimit; scanned += 1) {
       const next: Job<O, R> | undefined = job.next;
       const op = job.op;
       // This call's slot has no more waiting ops: the rest would only be skipped.
@@ -271,20 +345,37 @@ export class Batcher<O extends BatchOp, R> {
         else if (multi) {
           const p = this.#pins.get(key);
           if (p) {
-            if (pin !== undefined && pin !== p.lane) conflict = true;
+            // Exclusive: a call in flight on the key, or (seen from the queue) an op on it parked before this one.
+            if (exclusive ? p.count > 0 || (fromQueue && p.parked > 0) : pin !== undefined && pin !== p.lane) conflict = true;
             pin = p.lane;
           }
         }
       }
-      if (!conflict && pin !== undefined) {
+      if (!conflict && pin !== undefined && !exclusive) {
         if (lane === undefined && pin.ready && pin.calls < this.#limits.maxPerLane) lane = pin;
         else if (pin !== lane) conflict = true;
       }
       if (conflict) {
-        blocked ??= new Set();
-        for (const key of op.keys) blocked.add(key);
+        // Exclusive, a lone key held by a pin needs no entry: the pin holds later work on it back as well.
+        if (!exclusive || op.keys.length > 1 || op.solo || blocked?.has(op.keys[0] as string)) {
+          blocked ??= new Set();
+          for (const key of op.keys) blocked.add(key);
+        }
         job = next;
         continue;
+      }
+      if (jobs.length === 0 && route !== undefined && op.group !== undefined) {
+        const node = route(op.group);
+        if ((this.#routeCalls.get(node) ?? 0) >= maxPerRoute) {
+          // Its node has no call slot free. From the queue it is parked (once, not counted in the
+          // scan limit), so work for other nodes behind a backlog for a stuck one still goes out.
+          if (fromQueue) {
+            this.#park(job, node);
+            scanned -= 1;
+          }
+          job = next;
+          continue;
+        }
       }
       lane ??= this.#pool.leastLoaded(this.#limits.maxPerLane);
       if (lane === undefined) return false; // no connection ready yet: wait (bounded by acquireTimeout)
@@ -293,16 +384,18 @@ export class Batcher<O extends BatchOp, R> {
       if (jobs.length === 0) group = op.group;
       jobs.push(job);
       keys += op.keys.length;
-      if (multi) this.#pin(op.keys, lane);
       if (op.solo) break;
       job = next;
     }
     if (lane === undefined || jobs.length === 0) return false;
-    this.#send(lane, jobs, multi);
+    // Pinned once gathered: pins say which keys have calls in flight, not what this call holds.
+    if (multi) for (const j of jobs) this.#pin(j.op.keys, lane);
+    const first = (jobs[0] as Job<O, R>).op.group;
+    this.#send(lane, jobs, multi, route !== undefined && first !== undefined ? route(first) : undefined);
     return true;
   }
 
-  #send(lane: Lane, jobs: Job<O, R>[], pinned: boolean): void {
+  #send(lane: Lane, jobs: Job<O, R>[], pinned: boolean, route: string | undefined): void {
     const hooks = this.#hooks;
     // Only script calls are batches for telemetry; a solo op (a reset) is not one.
     const settled = (jobs[0] as Job<O, R>).op.solo
@@ -310,9 +403,10 @@ export class Batcher<O extends BatchOp, R> {
       : hooks === noopStoreHooks
         ? hooks.onBatch(jobs.length, NO_CONTEXTS)
         : hooks.onBatch(jobs.length, jobs.map((j) => j.context), this.#target(lane));
-    const call: Call<O, R> = { lane, jobs, pinned, sentAt: monotonicMs(), cursor: 0, recycled: false };
-    this.#calls.push(call);
+    const call: Call<O, R> = { lane, route, jobs, pinned, sentAt: monotonicMs(), cursor: 0, recycled: false };
+    this.#calls.add(call);
     this.#inFlight += 1;
+    if (route !== undefined) this.#routeCalls.set(route, (this.#routeCalls.get(route) ?? 0) + 1);
     lane.calls += 1;
     lane.inFlight += jobs.length;
     // One alarm serves every call in flight; it only moves when this deadline is earlier.
@@ -340,10 +434,14 @@ export class Batcher<O extends BatchOp, R> {
   }
 
   #settleCall(call: Call<O, R>, results: readonly (R | LimiterError)[] | undefined, error: LimiterError | undefined): void {
-    const index = this.#calls.indexOf(call);
-    if (index >= 0) this.#calls.splice(index, 1); // the call alarm stays armed: idle, it fires once and stops
+    this.#calls.delete(call); // the call alarm stays armed: idle, it fires once and stops
     if (error) this.#hooks.onStoreError(error.code); // once per failed call, not per check in it
     this.#inFlight -= 1;
+    if (call.route !== undefined) {
+      const left = (this.#routeCalls.get(call.route) ?? 1) - 1;
+      if (left === 0) this.#routeCalls.delete(call.route);
+      else this.#routeCalls.set(call.route, left);
+    }
     call.lane.calls -= 1;
     call.lane.inFlight -= call.jobs.length;
     if (call.pinned) for (const job of call.jobs) this.#unpin(job.op.keys);
@@ -359,12 +457,31 @@ export class Batcher<O extends BatchOp, R> {
 
   readonly #expirePending = (): void => {
     const now = monotonicMs();
-    while (this.#head !== undefined && this.#head.acquireBy <= now) {
-      const waited = Math.min(this.#limits.acquireTimeout, this.#limits.timeout);
-      this.#fail(this.#head, this.#waitError(`no Redis connection was free within ${waited} ms (pool.acquireTimeout)`));
+    for (const list of [this.#queue, ...this.#parked.values()]) {
+      while (list.head !== undefined && list.head.acquireBy <= now) {
+        this.#fail(list.head, this.#waitError(this.#waitedFor(list.head), list.head));
+      }
     }
-    if (this.#head !== undefined) this.#pendingAlarm.arm(this.#head.acquireBy);
+    const next = this.#earliestAcquire();
+    if (next !== undefined) this.#pendingAlarm.arm(next);
   };
+
+  /** Says what `job` waited for until its acquire deadline: a connection, or (with routes) its node's call slots or an earlier call on its keys. */
+  #waitedFor(job: Job<O, R>): string {
+    const waited = Math.min(this.#limits.acquireTimeout, this.#limits.timeout);
+    const route = this.#route;
+    if (route === undefined) return `no Redis connection was free within ${waited} ms (pool.acquireTimeout)`;
+    const group = job.op.group;
+    const node = group === undefined ? undefined : route(group);
+    const calls = node === undefined ? 0 : (this.#routeCalls.get(node) ?? 0);
+    if (node !== undefined && calls >= (this.#limits.maxPerRoute ?? Infinity)) {
+      return `no call slot to Redis Cluster node ${node || '(slot not mapped yet)'} was free within ${waited} ms: its ${calls} calls in flight (pool.pipeline, per node) were unanswered (pool.acquireTimeout)`;
+    }
+    if (this.#inFlight >= this.#limits.maxInFlight) {
+      return `no call slot was free within ${waited} ms: ${this.#inFlight} calls in flight over all nodes (pool.acquireTimeout)`;
+    }
+    return `the check waited ${waited} ms behind an unanswered call on the same key (pool.acquireTimeout; a key has one call out at a time on a cluster)`;
+  }
 
   /**
    * Fails the checks of calls in flight whose deadline passed. A call still
@@ -396,19 +513,24 @@ export class Batcher<O extends BatchOp, R> {
 
   /**
    * The error of work that cannot go out, saying why: no connection is ready
-   * (ERR_STORE: Redis is unreachable), the calls in flight have gone
-   * unanswered for as long as work may wait (ERR_TIMEOUT: Redis is not
-   * answering), or else genuine local back-pressure (ERR_POOL_TIMEOUT).
+   * (ERR_STORE: Redis is unreachable), the calls in flight (with routes: the
+   * calls to the node of `job`) have gone unanswered for as long as work may
+   * wait (ERR_TIMEOUT: Redis is not answering), or else genuine local
+   * back-pressure (ERR_POOL_TIMEOUT).
    */
-  #waitError(detail: string): LimiterError {
+  #waitError(detail: string, job?: Job<O, R>): LimiterError {
     if (!this.#pool.lanes.some((lane) => lane.ready)) {
       return new LimiterError(ErrorCodes.STORE, `Redis is unreachable: no connection is ready; ${detail}`);
     }
     const span = Math.min(this.#limits.acquireTimeout, this.#limits.timeout);
-    const oldest = this.#calls.reduce((at, call) => Math.min(at, call.sentAt), Infinity);
+    const group = job?.op.group;
+    const node = this.#route && group !== undefined ? this.#route(group) : undefined;
+    let oldest = Infinity;
+    for (const call of this.#calls) if ((node === undefined || call.route === node) && call.sentAt < oldest) oldest = call.sentAt;
     const silent = monotonicMs() - oldest;
     if (silent >= span) {
-      return new LimiterError(ErrorCodes.TIMEOUT, `Redis has not answered the calls in flight for ${Math.round(silent)} ms; ${detail}`);
+      const who = node === undefined ? 'Redis has' : `Redis Cluster node ${node} has`;
+      return new LimiterError(ErrorCodes.TIMEOUT, `${who} not answered the calls in flight for ${Math.round(silent)} ms; ${detail}`);
     }
     return new LimiterError(ErrorCodes.POOL_TIMEOUT, detail);
   }
@@ -450,26 +572,17 @@ export class Batcher<O extends BatchOp, R> {
   }
 
   #link(job: Job<O, R>): void {
-    if (this.#tail === undefined) {
-      this.#head = job;
-    } else {
-      this.#tail.next = job;
-      job.prev = this.#tail;
-    }
-    this.#tail = job;
+    this.#queue.push(job);
     this.#pending += 1;
     const group = job.op.group;
     if (group !== undefined) this.#groups.set(group, (this.#groups.get(group) ?? 0) + 1);
   }
 
   #unlink(job: Job<O, R>): void {
-    const { prev, next } = job;
-    if (prev) prev.next = next;
-    else this.#head = next;
-    if (next) next.prev = prev;
-    else this.#tail = prev;
-    job.prev = undefined;
-    job.next = undefined;
+    const list = job.list;
+    if (list === undefined) return;
+    list.remove(job);
+    if (list !== this.#queue) this.#unparkKeys(job.op.keys);
     this.#pending -= 1;
     const group = job.op.group;
     if (group !== undefined) {
@@ -477,21 +590,47 @@ export class Batcher<O extends BatchOp, R> {
       if (count === 0) this.#groups.delete(group);
       else this.#groups.set(group, count);
     }
-    if (this.#head === undefined) this.#pendingAlarm.cancel();
+    if (this.#pending === 0) this.#pendingAlarm.cancel();
+  }
+
+  /** Moves a queued job to the parked list of `route`; its keys count as busy until it leaves. */
+  #park(job: Job<O, R>, route: string): void {
+    this.#queue.remove(job);
+    let list = this.#parked.get(route);
+    if (list === undefined) {
+      list = new WaitList();
+      this.#parked.set(route, list);
+    }
+    list.insertByDeadline(job);
+    for (const key of job.op.keys) {
+      const p = this.#pins.get(key);
+      if (p) p.parked += 1;
+      else this.#pins.set(key, { lane: this.#pool.lanes[0] as Lane, count: 0, parked: 1 });
+    }
+  }
+
+  #unparkKeys(keys: readonly string[]): void {
+    for (const key of keys) {
+      const p = this.#pins.get(key);
+      if (p && --p.parked === 0 && p.count === 0) this.#pins.delete(key);
+    }
   }
 
   #pin(keys: readonly string[], lane: Lane): void {
     for (const key of keys) {
       const p = this.#pins.get(key);
-      if (p) p.count += 1;
-      else this.#pins.set(key, { lane, count: 1 });
+      if (p === undefined) this.#pins.set(key, { lane, count: 1, parked: 0 });
+      else {
+        if (p.count === 0) p.lane = lane;
+        p.count += 1;
+      }
     }
   }
 
   #unpin(keys: readonly string[]): void {
     for (const key of keys) {
       const p = this.#pins.get(key);
-      if (p && --p.count === 0) this.#pins.delete(key);
+      if (p && --p.count === 0 && p.parked === 0) this.#pins.delete(key);
     }
   }
 }

@@ -40,8 +40,9 @@ export interface RedisPoolOptions {
   /**
    * Script calls in flight at once per connection (pipelined; Redis runs one
    * connection's calls in order, so order needs no extra bookkeeping), 1 to 64.
-   * Default 3; 64 with a Redis Cluster `client`, whose calls go to many nodes
-   * and carry one hash slot each.
+   * Default 3. With a Redis Cluster `client`: calls in flight per master
+   * node (each call carries one hash slot), default 64, so a node that stops
+   * answering holds at most its own call slots and the others keep theirs.
    */
   readonly pipeline?: number;
   /** Most checks waiting for a free call slot; beyond it a check fails at once with ERR_POOL_TIMEOUT. Default 10,000. */
@@ -174,6 +175,7 @@ export const REDIS_STORE_DEFAULTS = {
   poolSize: 1,
   pipeline: 3,
   clusterPipeline: 64,
+  clusterMaxCalls: 1024,
   maxPending: 10_000,
   batchMaxSize: 128,
   batchMaxKeys: 1024,
@@ -258,14 +260,17 @@ export class RedisStore implements Store {
     this.#pool = makePool(o, size, timeout);
     this.#cluster = cluster;
     const connections = this.#pool.owned ? size : 1;
-    const limits = { maxInFlight: connections * pipeline, maxPerLane: pipeline, maxSize, maxKeys, maxPending, acquireTimeout, timeout };
+    // On a cluster the one client's calls are budgeted per master node; the overall bound only caps memory.
+    const maxInFlight = cluster ? REDIS_STORE_DEFAULTS.clusterMaxCalls : connections * pipeline;
+    const limits = { maxInFlight, maxPerLane: cluster ? maxInFlight : pipeline, maxPerRoute: pipeline, maxSize, maxKeys, maxPending, acquireTimeout, timeout };
+    const route = cluster ? clusterRouter(o.client as Cluster) : undefined;
     this.#batcher = new Batcher(this.#pool, this.#execute, limits, (lane) => ({
       operation: 'EVALSHA',
       procedure: gcraScript.sha,
       ...(lane.server.address === undefined ? {} : { serverAddress: lane.server.address }),
       ...(lane.server.port === undefined ? {} : { serverPort: lane.server.port }),
       ...(lane.server.namespace === undefined ? {} : { namespace: lane.server.namespace }),
-    }));
+    }), route);
     this.#pool.onChange(() => this.#batcher.dispatch());
     this.#pool.onReady((lane) => {
       this.#breaker?.wake();
@@ -496,6 +501,14 @@ function runScript(lane: Lane, keys: readonly string[], args: readonly (string |
     lane.primed = false;
     return client.eval(gcraScript.source, keys.length, ...keys, ...args);
   });
+}
+
+/**
+ * Routes a hash slot to the master serving it now, as the Cluster client
+ * knows it (`host:port`; `''` before the client has loaded the slot map).
+ */
+function clusterRouter(client: Cluster): (slot: number) => string {
+  return (slot) => client.slots[slot]?.[0] ?? '';
 }
 
 /** Marks a batcher op as a reset (DEL of its keys) rather than a check. */

@@ -1,26 +1,52 @@
 /**
- * Test harness: starts a throwaway Redis Cluster (three masters, no
- * replicas) on free loopback ports, in a temporary directory, and stops it
- * afterwards. Tests never touch a Redis they did not start.
+ * Test harness: starts a throwaway Redis Cluster (three masters, optionally
+ * with one replica each) on free loopback ports, in a temporary directory,
+ * and stops it afterwards. It can kill and restart a node (failover tests)
+ * and move hash slots between masters by hand (resharding tests). Tests
+ * never touch a Redis they did not start.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Cluster, Redis } from 'ioredis';
+import { Cluster, type ClusterOptions, Redis } from 'ioredis';
 import { freePort } from './redis-server.js';
 
 const run = promisify(execFile);
 
+/** How to start a cluster. */
+export interface RedisClusterOptions {
+  /** Replicas per master (0 or 1). Default 0. */
+  readonly replicas?: 0 | 1;
+  /** `cluster-node-timeout` in ms: how soon a silent master is marked failed. Default 5000. */
+  readonly nodeTimeout?: number;
+  /** `cluster-require-full-coverage`. Default true (Redis's default). */
+  readonly fullCoverage?: boolean;
+}
+
 /** A running throwaway Redis Cluster. */
 export interface RedisClusterProcess {
-  /** Loopback ports of the masters. */
+  /** Loopback ports of every node (the first three start as masters). */
   readonly ports: readonly number[];
   /** A new ioredis Cluster client (closed by stop()). */
-  cluster(): Cluster;
+  cluster(options?: ClusterOptions): Cluster;
   /** A plain client to one node, e.g. for CLUSTER KEYSLOT or SCRIPT FLUSH (closed by stop()). */
   node(index: number): Redis;
+  /** The port of the master that serves `slot` now, as node `index` sees it (default: a live node). */
+  ownerOf(slot: number): Promise<number>;
+  /** Kills a node with SIGKILL (no chance to answer or replicate anything more). */
+  kill(port: number): Promise<void>;
+  /** Starts a killed node again with its cluster config: it rejoins (as a replica of whoever took over). */
+  restart(port: number): Promise<void>;
+  /**
+   * Moves `slots` from the master on port `from` to the master on port `to`,
+   * one slot at a time (IMPORTING/MIGRATING, MIGRATE of its keys, SETSLOT
+   * NODE on every master), as `redis-cli --cluster reshard` does.
+   */
+  moveSlots(slots: readonly number[], from: number, to: number): Promise<void>;
+  /** Waits until every live node reports `cluster_state:ok`. */
+  waitHealthy(ms?: number): Promise<void>;
   /** Stops every node and client and removes the temporary directory. */
   stop(): Promise<void>;
 }
@@ -39,7 +65,8 @@ async function clusterPort(taken: Set<number>): Promise<number> {
   throw new Error('no free port pair (port, port + 10000) for a cluster node');
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, ms: number): Promise<void> {
+/** Polls `check` every 50 ms until it is true; throws `<what> within <ms> ms` after `ms`. */
+export async function waitFor(what: string, check: () => Promise<boolean>, ms: number): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (await check().catch(() => false)) return;
@@ -48,54 +75,106 @@ async function waitFor(what: string, check: () => Promise<boolean>, ms: number):
   throw new Error(`${what} within ${ms} ms`);
 }
 
-/** Starts a three-master Redis Cluster on loopback and waits until it reports `cluster_state:ok` on every node. */
-export async function startRedisCluster(): Promise<RedisClusterProcess> {
+/** Stops child processes with SIGTERM and waits for them to exit. */
+export function stopChildren(children: Iterable<ChildProcess>): Promise<unknown> {
+  return Promise.all(
+    [...children].map((child) => {
+      if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      return exited;
+    }),
+  );
+}
+
+/** Kills a child process with SIGKILL and waits until it is gone. */
+export async function killChild(child: ChildProcess | undefined): Promise<void> {
+  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+/** A client that tries once and never queues, for probing nodes that may be down. */
+function probeClient(port: number): Redis {
+  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: true, retryStrategy: () => 50 });
+  probe.on('error', () => undefined);
+  return probe;
+}
+
+/**
+ * Starts a Redis Cluster of three masters (with `replicas` replicas each) on
+ * loopback and waits until every node reports `cluster_state:ok` and every
+ * replica is in sync with its master.
+ */
+export async function startRedisCluster(options: RedisClusterOptions = {}): Promise<RedisClusterProcess> {
+  const replicas = options.replicas ?? 0;
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-cluster-'));
-  const children: ChildProcess[] = [];
+  const children = new Map<number, ChildProcess>();
   const clients: (Redis | Cluster)[] = [];
+  const probes = new Map<number, Redis>();
   const taken = new Set<number>();
   const ports: number[] = [];
+  const spawnNode = (port: number): void => {
+    children.set(
+      port,
+      spawn(
+        'redis-server',
+        ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`,
+          '--cluster-node-timeout', String(options.nodeTimeout ?? 5000), '--cluster-require-full-coverage', options.fullCoverage === false ? 'no' : 'yes',
+          '--dir', dir, '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'],
+        { stdio: 'ignore' },
+      ),
+    );
+  };
+  const live = (): number[] => ports.filter((port) => {
+    const child = children.get(port);
+    return child !== undefined && child.exitCode === null && child.signalCode === null;
+  });
+  const probe = (port: number): Redis => {
+    let p = probes.get(port);
+    if (p === undefined) {
+      p = probeClient(port);
+      probes.set(port, p);
+      clients.push(p);
+    }
+    return p;
+  };
   const stop = async (): Promise<void> => {
     for (const c of clients) c.disconnect();
-    await Promise.all(
-      children.map((child) => {
-        if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        return exited;
-      }),
-    );
+    await stopChildren(children.values());
     rmSync(dir, { recursive: true, force: true });
   };
+  const waitHealthy = (ms = 20_000): Promise<void> =>
+    waitFor(
+      'the cluster did not report cluster_state:ok on every live node',
+      async () => (await Promise.all(live().map((port) => probe(port).cluster('INFO')))).every((info) => String(info).includes('cluster_state:ok')),
+      ms,
+    );
+  const nodeId = async (port: number): Promise<string> => String(await probe(port).cluster('MYID'));
   try {
-    for (let i = 0; i < 3; i += 1) {
+    for (let i = 0; i < 3 * (1 + replicas); i += 1) {
       const port = await clusterPort(taken);
       taken.add(port);
       taken.add(port + 10_000);
       ports.push(port);
-      children.push(
-        spawn(
-          'redis-server',
-          ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`,
-            '--cluster-node-timeout', '5000', '--dir', dir, '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'],
-          { stdio: 'ignore' },
-        ),
+      spawnNode(port);
+    }
+    await waitFor('cluster nodes did not answer PING', async () => (await Promise.all(ports.map((p) => probe(p).ping()))).every((r) => r === 'PONG'), 10_000);
+    // redis-cli makes the first three nodes masters and the others their replicas.
+    await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes'], { timeout: 30_000 });
+    await waitHealthy();
+    if (replicas > 0) {
+      await waitFor(
+        'the replicas did not finish their first sync',
+        async () => (await Promise.all(ports.slice(3).map((p) => probe(p).info('replication')))).every((info) => /master_link_status:up/.test(info) && /master_sync_in_progress:0/.test(info)),
+        20_000,
       );
     }
-    const probes = ports.map((port) => new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => 50 }));
-    clients.push(...probes);
-    for (const probe of probes) probe.on('error', () => undefined);
-    await waitFor('cluster nodes did not answer PING', async () => (await Promise.all(probes.map((p) => p.ping()))).every((r) => r === 'PONG'), 10_000);
-    await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30_000 });
-    await waitFor(
-      'the cluster did not report cluster_state:ok',
-      async () => (await Promise.all(probes.map((p) => p.cluster('INFO')))).every((info) => String(info).includes('cluster_state:ok')),
-      20_000,
-    );
     return {
       ports,
-      cluster() {
-        const c = new Cluster(ports.map((port) => ({ host: '127.0.0.1', port })));
+      cluster(clusterOptions) {
+        const c = new Cluster(ports.slice(0, 3).map((port) => ({ host: '127.0.0.1', port })), clusterOptions);
         clients.push(c);
         return c;
       },
@@ -106,6 +185,40 @@ export async function startRedisCluster(): Promise<RedisClusterProcess> {
         clients.push(c);
         return c;
       },
+      async ownerOf(slot) {
+        for (const port of live()) {
+          const ranges = (await probe(port).cluster('SLOTS').catch(() => undefined)) as [number, number, [string, number]][] | undefined;
+          const range = ranges?.find(([start, end]) => start <= slot && slot <= end);
+          if (range) return range[2][1];
+        }
+        throw new Error(`no live node knows who serves slot ${slot}`);
+      },
+      async kill(port) {
+        await killChild(children.get(port));
+        probes.get(port)?.disconnect();
+        probes.delete(port);
+      },
+      async restart(port) {
+        spawnNode(port);
+        await waitFor(`node ${port} did not answer PING after its restart`, async () => (await probe(port).ping()) === 'PONG', 10_000);
+      },
+      async moveSlots(slots, from, to) {
+        const [fromId, toId] = await Promise.all([nodeId(from), nodeId(to)]);
+        const masters = [];
+        for (const port of live()) if (/role:master/.test(await probe(port).info('replication'))) masters.push(port);
+        for (const slot of slots) {
+          await probe(to).cluster('SETSLOT', slot, 'IMPORTING', fromId);
+          await probe(from).cluster('SETSLOT', slot, 'MIGRATING', toId);
+          for (;;) {
+            const keys = (await probe(from).cluster('GETKEYSINSLOT', slot, 100)) as string[];
+            if (keys.length === 0) break;
+            await probe(from).migrate('127.0.0.1', to, '', 0, 5000, 'KEYS', ...keys);
+          }
+          // The new owner first, then the old one, then the others (as redis-cli does).
+          for (const port of [to, from, ...masters.filter((p) => p !== to && p !== from)]) await probe(port).cluster('SETSLOT', slot, 'NODE', toId);
+        }
+      },
+      waitHealthy,
       stop,
     };
   } catch (error) {

@@ -504,7 +504,7 @@ export class Batcher<O extends BatchOp, R> {
         this.#fail(job, new LimiterError(ErrorCodes.TIMEOUT, `Redis did not answer within ${this.#limits.timeout} ms (timeout)`));
       }
       if (!call.recycled) {
-        if (now >= call.sentAt + stuckAfter) this.#recycle(call.lane, now - call.sentAt);
+        if (now >= call.sentAt + stuckAfter) this.#recycle(call, now - call.sentAt);
         else if (call.sentAt + stuckAfter < next) next = call.sentAt + stuckAfter;
       }
     }
@@ -536,21 +536,27 @@ export class Batcher<O extends BatchOp, R> {
   }
 
   /**
-   * Recycles a connection whose call went unanswered for `silentMs`: every
-   * check still unsettled on it fails with ERR_TIMEOUT first (Redis did not
-   * answer; its script may still run), then the connection is dropped.
+   * Recycles the connection of a call that went unanswered for `silentMs`:
+   * every check still unsettled on it fails with ERR_TIMEOUT first (Redis did
+   * not answer; its script may still run), then the connection is dropped.
+   * With routes (a Cluster client, one connection to many nodes, never
+   * dropped here) only the calls to the stuck call's node fail: the other
+   * nodes answer.
    */
-  #recycle(lane: Lane, silentMs: number): void {
+  #recycle(stuck: Call<O, R>, silentMs: number): void {
+    const { lane, route } = stuck;
     const error = new LimiterError(
       ErrorCodes.TIMEOUT,
-      `Redis did not answer for ${Math.round(silentMs)} ms; the connection is reopened (the check may still be applied in Redis)`,
+      route === undefined
+        ? `Redis did not answer for ${Math.round(silentMs)} ms; the connection is reopened (the check may still be applied in Redis)`
+        : `Redis Cluster node ${route} did not answer for ${Math.round(silentMs)} ms (the check may still be applied in Redis)`,
     );
     for (const call of this.#calls) {
-      if (call.lane !== lane) continue;
+      if (call.lane !== lane || call.route !== route) continue;
       call.recycled = true;
       for (const job of call.jobs) this.#fail(job, error);
     }
-    this.#pool.recycle(lane);
+    if (route === undefined) this.#pool.recycle(lane);
   }
 
   #succeed(job: Job<O, R>, value: R): void {

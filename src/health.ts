@@ -19,7 +19,7 @@ export type HealthStatus = 'ready' | 'degraded' | 'down';
 export interface StoreHealth {
   /** The overall status. */
   readonly status: HealthStatus;
-  /** The circuit breaker's state (`closed` for a store without one). */
+  /** The circuit breaker's state (`closed` for a store without one; on a cluster, the worst of its masters'). */
   readonly breaker: BreakerState;
   /** The latest store failure seen, if any (kept after recovery). */
   readonly lastError?: LimiterError;
@@ -29,6 +29,8 @@ export interface StoreHealth {
   readonly ready?: number;
   /** Connections of the store. */
   readonly connections?: number;
+  /** On a Redis Cluster: each master's breaker state, by `host:port` (each master has a breaker of its own). */
+  readonly nodes?: Readonly<Record<string, BreakerState>>;
 }
 
 /** The breaker of a store changed state (reported once per change). */

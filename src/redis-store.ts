@@ -13,7 +13,7 @@
  */
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { type BatchOp, Batcher } from './batcher.js';
-import { type Admission, type BreakerChange, type BreakerOptions, CircuitBreaker, markAnswered } from './breaker.js';
+import { type Admission, type BreakerChange, type BreakerOptions, type BreakerState, CircuitBreaker, markAnswered } from './breaker.js';
 import { type Clock, checkClockOption, readClock } from './clock.js';
 import { monotonicMicros } from './deadline.js';
 import { DenyCache, EXACT_CLOCK, SERVER_CLOCK, type TimeAnchor } from './deny-cache.js';
@@ -217,12 +217,19 @@ export class RedisStore implements Store {
   /** True when `client` is an ioredis Cluster: each call then stays within one hash slot. */
   readonly #cluster: boolean;
   /**
-   * One breaker for the whole store (target `redis`). A breaker knows nothing
-   * of the store: with a Cluster client, one per node (target: the node's
-   * address, chosen from a check's slot before admit()) can guard each master
-   * alone, health() aggregating them.
+   * One breaker for the whole store (target `redis`); with a Cluster client,
+   * none: {@link #nodeBreakers} guard each master alone instead.
    */
   readonly #breaker: CircuitBreaker | undefined;
+  /**
+   * With a Cluster client: one breaker per master node (target: the node's
+   * `host:port`), chosen from a check's slot before admit(), so a failing
+   * master sends only its own checks to the failure policy.
+   */
+  readonly #nodeBreakers = new Map<string, CircuitBreaker>();
+  readonly #breakerOptions: BreakerOptions | undefined;
+  /** With a Cluster client: the master serving a slot now. */
+  readonly #route: ((slot: number) => string) | undefined;
   readonly #onEvent: ((event: StoreEvent) => void) | undefined;
   #evictionChecked = false;
   #hooks: StoreHooks = noopStoreHooks;
@@ -256,7 +263,8 @@ export class RedisStore implements Store {
     const breaker = makeBreaker(o.breaker);
     if (o.onEvent !== undefined && typeof o.onEvent !== 'function') throw invalid('onEvent', o.onEvent, 'a function');
     this.#onEvent = o.onEvent as ((event: StoreEvent) => void) | undefined;
-    this.#breaker = breaker && new CircuitBreaker(breaker, 'redis', this.#breakerChanged);
+    this.#breakerOptions = breaker;
+    this.#breaker = breaker && !cluster ? new CircuitBreaker(breaker, 'redis', this.#breakerChanged) : undefined;
     this.#pool = makePool(o, size, timeout);
     this.#cluster = cluster;
     const connections = this.#pool.owned ? size : 1;
@@ -264,6 +272,7 @@ export class RedisStore implements Store {
     const maxInFlight = cluster ? REDIS_STORE_DEFAULTS.clusterMaxCalls : connections * pipeline;
     const limits = { maxInFlight, maxPerLane: cluster ? maxInFlight : pipeline, maxPerRoute: pipeline, maxSize, maxKeys, maxPending, acquireTimeout, timeout };
     const route = cluster ? clusterRouter(o.client as Cluster) : undefined;
+    this.#route = route;
     this.#batcher = new Batcher(this.#pool, this.#execute, limits, (lane) => ({
       operation: 'EVALSHA',
       procedure: gcraScript.sha,
@@ -274,6 +283,7 @@ export class RedisStore implements Store {
     this.#pool.onChange(() => this.#batcher.dispatch());
     this.#pool.onReady((lane) => {
       this.#breaker?.wake();
+      for (const nodeBreaker of this.#nodeBreakers.values()) nodeBreaker.wake();
       if (!this.#evictionChecked) {
         this.#evictionChecked = true;
         this.#checkEviction(lane);
@@ -295,17 +305,23 @@ export class RedisStore implements Store {
    * The store's health: `down` while the breaker is open or no connection
    * can serve, `degraded` while it probes, a connection is down or failures
    * were seen since the last success, `ready` otherwise; with the last error.
+   * On a cluster, `nodes` gives each master's breaker state, `breaker` the
+   * worst of them, and the store is `down` only when every master's breaker
+   * is open, `degraded` while any is not closed.
    */
   health(): StoreHealth {
-    const breaker = this.#breaker;
     const lanes = this.#pool.lanes;
     const ready = lanes.filter((lane) => lane.ready).length;
     const failure = this.#pool.failure();
+    const nodes = [...this.#nodeBreakers.values()];
+    const breaker = this.#breaker ?? latest(nodes);
     const lastError = failure ?? breaker?.lastError;
-    const state = breaker?.state ?? 'closed';
-    const status = state === 'open' || failure !== undefined || (lanes.length > 0 && ready === 0 && (breaker?.failures ?? 0) > 0)
+    const state = this.#breaker?.state ?? worstState(nodes);
+    const allOpen = this.#breaker ? state === 'open' : nodes.length > 0 && nodes.every((b) => b.state === 'open');
+    const failures = this.#breaker ? this.#breaker.failures : nodes.reduce((n, b) => n + b.failures, 0);
+    const status = allOpen || failure !== undefined || (lanes.length > 0 && ready === 0 && failures > 0)
       ? 'down'
-      : state === 'half-open' || ready < lanes.length || (breaker?.failures ?? 0) > 0
+      : state !== 'closed' || ready < lanes.length || failures > 0
         ? 'degraded'
         : 'ready';
     return {
@@ -315,7 +331,22 @@ export class RedisStore implements Store {
       connections: lanes.length,
       ...(lastError ? { lastError } : {}),
       ...(breaker ? { since: breaker.since } : {}),
+      ...(this.#route ? { nodes: Object.fromEntries([...this.#nodeBreakers].map(([node, b]) => [node, b.state])) } : {}),
     };
+  }
+
+  /** The breaker guarding `group` (a cluster slot): its master's, or the store's one. */
+  #breakerFor(group: number | undefined): CircuitBreaker | undefined {
+    const route = this.#route;
+    const options = this.#breakerOptions;
+    if (route === undefined || options === undefined || group === undefined) return this.#breaker;
+    const node = route(group);
+    let breaker = this.#nodeBreakers.get(node);
+    if (breaker === undefined) {
+      breaker = new CircuitBreaker(options, node || 'redis-cluster', this.#breakerChanged);
+      this.#nodeBreakers.set(node, breaker);
+    }
+    return breaker;
   }
 
   /** Installs the hooks to call (see src/telemetry/hooks.ts). */
@@ -349,7 +380,7 @@ export class RedisStore implements Store {
     } catch (error) {
       return Promise.reject(error);
     }
-    const breaker = this.#breaker;
+    const breaker = this.#breakerFor(group);
     if (breaker === undefined) return this.#batcher.submit({ keys, solo: false, check, group }, options?.signal) as Promise<AnyOutcome>;
     const admission: Admission = this.#closing === undefined ? breaker.admit() : 'pass';
     if (admission instanceof LimiterError) {
@@ -501,6 +532,20 @@ function runScript(lane: Lane, keys: readonly string[], args: readonly (string |
     lane.primed = false;
     return client.eval(gcraScript.source, keys.length, ...keys, ...args);
   });
+}
+
+const SEVERITY: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
+
+/** The worst state among breakers (open > half-open > closed); closed when there are none. */
+function worstState(breakers: readonly CircuitBreaker[]): BreakerState {
+  return breakers.reduce<BreakerState>((worst, b) => (SEVERITY[b.state] > SEVERITY[worst] ? b.state : worst), 'closed');
+}
+
+/** The breaker that saw the latest failure (for the health report's last error). */
+function latest(breakers: readonly CircuitBreaker[]): CircuitBreaker | undefined {
+  let found: CircuitBreaker | undefined;
+  for (const b of breakers) if (b.lastError && (found === undefined || b.since > found.since)) found = b;
+  return found;
 }
 
 /**

@@ -19,6 +19,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Cluster } from 'ioredis';
 import { keySlot } from '../src/cluster-slot.js';
 import { Limiter } from '../src/limiter.js';
+import type { BreakerEvent, StoreEvent } from '../src/health.js';
 import { RedisStore } from '../src/redis-store.js';
 import { Load, pause } from './helpers/failover-load.js';
 import { type RedisClusterProcess, startRedisCluster, waitFor } from './helpers/redis-cluster.js';
@@ -183,13 +184,13 @@ describe('Redis Cluster with replicas under failure', () => {
       if (taken < reported) lost += reported - taken;
       else extra += taken - reported;
     });
-    const figures = `recovery ${Math.round(recovery)} ms; healthy masters ${Math.round(before)} checks/s before, ${Math.round(during)} during (${((100 * during) / before).toFixed(0)}%); longest check ${Math.round(load.longest())} ms; dead master keys: ${JSON.stringify(load.tally('dead'))}; units reported allowed but not in Redis afterwards (lost writes): ${lost}; units taken by checks reported failed: ${extra} (of ${deadFailed} failed checks)`;
+    const figures = `recovery ${Math.round(recovery)} ms; healthy masters ${Math.round(before)} checks/s before, ${Math.round(during)} during (${((100 * during) / before).toFixed(0)}%); longest check ${Math.round(load.longest())} ms; dead master keys: ${JSON.stringify(load.tally('dead'))}; units reported allowed but not in Redis afterwards (lost writes): ${lost}; units taken by checks reported failed: ${extra} (of ${deadFailed} failed checks); longest event-loop stall ${Math.round(load.maxLag)} ms`;
     t.diagnostic(figures);
     console.log(`cluster failover: ${figures}`);
     assert.ok(recovery <= RECOVERY_BOUND_MS, `recovery took ${Math.round(recovery)} ms`);
     assert.ok(during >= 0.8 * before, `healthy masters ran at ${Math.round(during)} checks/s during the outage, ${Math.round(before)} before`);
     assert.ok(load.longest() <= TIMEOUT + LATE_MS, `a check took ${Math.round(load.longest())} ms`);
-    assert.deepEqual(load.tally('healthy'), { allowed: load.samples.filter((s) => s.group === 'healthy').length }, 'healthy masters: every check allowed');
+    assert.deepEqual(load.tally('healthy'), { allowed: load.samples.filter((s) => s.group === 'healthy').length }, `healthy masters: every check allowed (first error: ${load.firstError('healthy')})`);
     assert.ok(extra <= deadFailed, `units taken by failed checks (${extra}) exceed the failed checks (${deadFailed})`);
 
     // The promoted replica serves the victim's slots; each master counts exactly.
@@ -209,9 +210,13 @@ describe('Redis Cluster with replicas under failure', () => {
     await cluster.waitHealthy();
   });
 
-  it('with onStoreError "local", only the dead master\'s checks are answered locally: the healthy masters keep deciding (>= 80% of their rate) and their drained keys stay denied', async (t) => {
+  it('with onStoreError "local", only the dead master\'s checks are answered locally (its own breaker opens): the healthy masters keep deciding (>= 80% of their rate) and their drained keys stay denied', async (t) => {
     const prefix = 'lp:';
-    const store = new RedisStore({ client: client as never, prefix, timeout: TIMEOUT, denyCache: false });
+    const events: BreakerEvent[] = [];
+    const onEvent = (event: StoreEvent): void => {
+      if (event.type === 'breaker') events.push(event);
+    };
+    const store = new RedisStore({ client: client as never, prefix, timeout: TIMEOUT, denyCache: false, onEvent });
     stores.push(store);
     const limiter = new Limiter({ store, onStoreError: 'local', telemetry: false });
     const victim = cluster.ports[0] as number;
@@ -231,17 +236,23 @@ describe('Redis Cluster with replicas under failure', () => {
     await cluster.kill(victim);
     let recoveredAt: number | undefined;
     await waitFor('checks on the dead master\'s slots were not decided by Redis again', async () => (recoveredAt = load.firstSuccess('dead', killedAt)) !== undefined, RECOVERY_BOUND_MS + 2000);
+    const duringOutage = store.health();
     await pause(1000);
     await load.stop();
     const before = load.rate('healthy', killedAt - 1200, killedAt);
     const during = load.rate('healthy', killedAt, recoveredAt as number);
-    const figures = `recovery ${Math.round((recoveredAt as number) - killedAt)} ms; healthy masters ${Math.round(before)} checks/s before, ${Math.round(during)} during; healthy: ${JSON.stringify(load.tally('healthy'))}; drained: ${JSON.stringify(load.tally('drained'))}; dead master: ${JSON.stringify(load.tally('dead'))}; longest check ${Math.round(load.longest())} ms`;
+    const victimNode = `127.0.0.1:${victim}`;
+    const figures = `breaker events ${JSON.stringify(events.map((e) => `${e.target} ${e.from}->${e.to}${e.error ? ` (${e.error.message.slice(0, 200)})` : ""}`))}; recovery ${Math.round((recoveredAt as number) - killedAt)} ms; healthy masters ${Math.round(before)} checks/s before, ${Math.round(during)} during; healthy: ${JSON.stringify(load.tally('healthy'))}; drained: ${JSON.stringify(load.tally('drained'))}; dead master: ${JSON.stringify(load.tally('dead'))}; longest check ${Math.round(load.longest())} ms; longest event-loop stall ${Math.round(load.maxLag)} ms`;
     t.diagnostic(figures);
     console.log(`cluster failover, local policy: ${figures}`);
     const healthyChecks = load.samples.filter((s) => s.group === 'healthy').length;
     assert.deepEqual(load.tally('healthy'), { allowed: healthyChecks }, 'healthy masters: every check decided (and allowed) by Redis');
     assert.deepEqual(load.tally('drained'), { denied: load.samples.filter((s) => s.group === 'drained').length }, 'drained keys on healthy masters: every check denied by Redis');
-    assert.ok((load.tally('dead')['reason:local'] ?? 0) > 0, 'the dead master\'s checks were answered by the local policy');
+    // Only the dead master's breaker moved; while it was open its checks were answered locally at once.
+    assert.ok(events.length > 0 && events.every((e) => e.target === victimNode), `breaker events: ${JSON.stringify(events.map((e) => e.target))}`);
+    assert.ok(events.some((e) => e.to === 'open'), 'the dead master\'s breaker opened');
+    assert.equal(duringOutage.nodes?.[victimNode] === undefined, false, 'health() reports the dead master');
+    assert.ok((load.tally('dead')['reason:local'] ?? 0) > 100, 'the dead master\'s checks were answered by the local policy');
     assert.ok(during >= 0.8 * before, `healthy masters ran at ${Math.round(during)} checks/s during the outage, ${Math.round(before)} before`);
     assert.ok(load.longest() <= TIMEOUT + LATE_MS, `a check took ${Math.round(load.longest())} ms`);
     await cluster.restart(victim);

@@ -19,6 +19,8 @@ export interface Sample {
   readonly result?: LimitResult;
   /** The error code (or message), when it rejected. */
   readonly error?: string;
+  /** The error's message, when it rejected. */
+  readonly message?: string;
 }
 
 /** Closed-loop load: each worker issues one check, awaits it, and issues the next. */
@@ -27,6 +29,10 @@ export class Load {
   readonly samples: Sample[] = [];
   readonly #running: Promise<void>[] = [];
   #stopped = false;
+  #lagTimer: ReturnType<typeof setInterval> | undefined;
+  #lastTick = 0;
+  /** The longest the event loop went without running a 10 ms timer, ms (a stalled or starved process). */
+  maxLag = 0;
 
   /**
    * Starts `workers` loops in `group`; loop `w` calls `check(w, n)` for its
@@ -34,6 +40,14 @@ export class Load {
    * (performance.now() ms), or on stop().
    */
   run(group: string, workers: number, check: (worker: number, n: number) => Promise<LimitResult>, maxChecks: number, deadline: number): void {
+    if (this.#lagTimer === undefined) {
+      this.#lastTick = performance.now();
+      this.#lagTimer = setInterval(() => {
+        const now = performance.now();
+        this.maxLag = Math.max(this.maxLag, now - this.#lastTick - 10);
+        this.#lastTick = now;
+      }, 10);
+    }
     for (let w = 0; w < workers; w += 1) {
       this.#running.push(
         (async () => {
@@ -45,7 +59,8 @@ export class Load {
               if (result.reason !== undefined) await pause(1); // answered by a failure policy, without I/O: see below
             } catch (error) {
               const code = (error as { code?: unknown }).code;
-              this.samples.push({ group, start, end: performance.now(), error: typeof code === 'string' ? code : String(error) });
+              const message = error instanceof Error ? error.message : String(error);
+              this.samples.push({ group, start, end: performance.now(), error: typeof code === 'string' ? code : message, message });
               // A check that fails at once (a store that knows Redis is down), or one a failure policy
               // answers, must not spin the loop without ever yielding to timers and I/O: back off 1 ms.
               await pause(1);
@@ -60,6 +75,7 @@ export class Load {
   async stop(): Promise<void> {
     this.#stopped = true;
     await Promise.all(this.#running);
+    clearInterval(this.#lagTimer);
   }
 
   /** Checks of `group` decided by the store (not rejected, not answered by a failure policy) per second, settled within [from, to). */
@@ -78,6 +94,11 @@ export class Load {
   /** The longest any check took, ms. */
   longest(): number {
     return this.samples.reduce((max, s) => Math.max(max, s.end - s.start), 0);
+  }
+
+  /** The first error message seen in `group`, if any (for diagnostics). */
+  firstError(group: string): string | undefined {
+    return this.samples.find((s) => s.group === group && s.message !== undefined)?.message;
   }
 
   /** Counts of outcomes in `group` (`allowed`, `denied`, `reason:<r>`, or the error code). */

@@ -145,6 +145,18 @@ interface Call<O extends BatchOp, R> {
  */
 const SPLIT_MIN = 16;
 
+/**
+ * Wording of the store's errors for a call whose connection was lost, or
+ * that went unanswered, after it was sent (src/redis-store.ts callError and
+ * this file): Redis may have applied its checks.
+ */
+const UNCONFIRMED = /may (?:have been|still be) applied/;
+
+/** True when a failed call's checks may have been applied in Redis (sent, reply lost or late). */
+function isUnconfirmed(error: LimiterError): boolean {
+  return error.code === ErrorCodes.TIMEOUT || UNCONFIRMED.test(error.message);
+}
+
 const NO_CONTEXTS: readonly unknown[] = [];
 const noop = (): void => undefined;
 
@@ -171,6 +183,7 @@ export class Batcher<O extends BatchOp, R> {
   readonly #parked = new Map<string, WaitList<Job<O, R>>>();
   #pending = 0;
   #inFlight = 0;
+  #unconfirmed = 0;
   #scheduled = false;
   #closed = false;
 
@@ -445,13 +458,18 @@ export class Batcher<O extends BatchOp, R> {
     call.lane.calls -= 1;
     call.lane.inFlight -= call.jobs.length;
     if (call.pinned) for (const job of call.jobs) this.#unpin(job.op.keys);
+    let unconfirmed = 0;
+    const lost = error !== undefined && isUnconfirmed(error);
     call.jobs.forEach((job, i) => {
       if (job.state === DONE) return; // already timed out or aborted: the late answer is ignored
       const result = error ?? (results ? results[i] : undefined);
-      if (result instanceof LimiterError) this.#fail(job, result, result !== error);
-      else if (result === undefined) this.#fail(job, new LimiterError(ErrorCodes.STORE, 'the store answered fewer results than checks'));
+      if (result instanceof LimiterError) {
+        if (lost) unconfirmed += 1;
+        this.#fail(job, result, result !== error);
+      } else if (result === undefined) this.#fail(job, new LimiterError(ErrorCodes.STORE, 'the store answered fewer results than checks'));
       else this.#succeed(job, result);
     });
+    this.#countUnconfirmed(unconfirmed);
     this.dispatch();
   }
 
@@ -492,6 +510,7 @@ export class Batcher<O extends BatchOp, R> {
     const now = monotonicMs();
     const stuckAfter = 2 * this.#limits.timeout;
     let next = Infinity;
+    let unconfirmed = 0;
     for (const call of [...this.#calls]) {
       const { jobs } = call;
       for (; call.cursor < jobs.length; call.cursor += 1) {
@@ -501,6 +520,7 @@ export class Batcher<O extends BatchOp, R> {
           if (job.deadline < next) next = job.deadline;
           break;
         }
+        unconfirmed += 1; // its call is out: Redis may still run it
         this.#fail(job, new LimiterError(ErrorCodes.TIMEOUT, `Redis did not answer within ${this.#limits.timeout} ms (timeout)`));
       }
       if (!call.recycled) {
@@ -508,8 +528,20 @@ export class Batcher<O extends BatchOp, R> {
         else if (call.sentAt + stuckAfter < next) next = call.sentAt + stuckAfter;
       }
     }
+    this.#countUnconfirmed(unconfirmed);
     if (next !== Infinity) this.#callAlarm.arm(next);
   };
+
+  /** Checks reported failed although their call had been sent (see {@link StoreHooks.onUnconfirmed}), since the start. */
+  get unconfirmed(): number {
+    return this.#unconfirmed;
+  }
+
+  #countUnconfirmed(n: number): void {
+    if (n === 0) return;
+    this.#unconfirmed += n;
+    this.#hooks.onUnconfirmed?.(n);
+  }
 
   /**
    * The error of work that cannot go out, saying why: no connection is ready
@@ -551,11 +583,17 @@ export class Batcher<O extends BatchOp, R> {
         ? `Redis did not answer for ${Math.round(silentMs)} ms; the connection is reopened (the check may still be applied in Redis)`
         : `Redis Cluster node ${route} did not answer for ${Math.round(silentMs)} ms (the check may still be applied in Redis)`,
     );
+    let unconfirmed = 0;
     for (const call of this.#calls) {
       if (call.lane !== lane || call.route !== route) continue;
       call.recycled = true;
-      for (const job of call.jobs) this.#fail(job, error);
+      for (const job of call.jobs) {
+        if (job.state === DONE) continue;
+        unconfirmed += 1;
+        this.#fail(job, error);
+      }
     }
+    this.#countUnconfirmed(unconfirmed);
     if (route === undefined) this.#pool.recycle(lane);
   }
 

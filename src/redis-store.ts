@@ -142,6 +142,13 @@ export interface RedisStoreStats {
   readonly inFlight: number;
   /** Keys held by the local deny cache (0 when it is off). */
   readonly cached: number;
+  /**
+   * Checks reported failed, since the store was created, although their
+   * script call had been sent and its reply was lost or came after the
+   * deadline: Redis may have applied them (taken units; under-granting only).
+   * Also the metric `tollgate.store.unconfirmed_checks`.
+   */
+  readonly unconfirmed: number;
 }
 
 /** Messages of ioredis errors for a command whose connection closed before the reply came. */
@@ -298,7 +305,7 @@ export class RedisStore implements Store {
 
   /** Current load: checks waiting, calls in flight, keys in the deny cache. */
   get stats(): RedisStoreStats {
-    return { pending: this.#batcher.pending, inFlight: this.#batcher.inFlight, cached: this.#cache?.size ?? 0 };
+    return { pending: this.#batcher.pending, inFlight: this.#batcher.inFlight, cached: this.#cache?.size ?? 0, unconfirmed: this.#batcher.unconfirmed };
   }
 
   /**

@@ -31,6 +31,12 @@ export interface StoreHooks {
   onStoreError(code: string): void;
   /** Called once per change of the store's circuit breaker, with the new state (`closed`, `open`, `half-open`). */
   onBreakerChange(state: string): void;
+  /**
+   * Called with the number of checks just reported failed although their
+   * script call had been sent and its reply was lost or late: Redis may have
+   * applied them (taken their units; under-granting only).
+   */
+  onUnconfirmed?(count: number): void;
 }
 
 /**
@@ -70,6 +76,7 @@ export const noopStoreHooks: StoreHooks = {
   onPending: noop,
   onStoreError: noop,
   onBreakerChange: noop,
+  onUnconfirmed: noop,
 };
 
 /** HTTP hooks that do nothing. */

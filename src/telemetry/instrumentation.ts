@@ -184,6 +184,7 @@ export class Instrumentation {
       onPending: (delta) => addPending(store, delta),
       onStoreError: (code) => this.#resolveMetrics()?.countStoreError(store, code),
       onBreakerChange: (state) => this.#resolveMetrics()?.countBreakerChange(store, state),
+      onUnconfirmed: (count) => this.#resolveMetrics()?.countUnconfirmed(store, count),
     };
   }
 

@@ -105,6 +105,7 @@ export class TollgateMetrics {
   readonly #cacheHits: ObservableCounter;
   readonly #storeErrors: ObservableCounter;
   readonly #breakerChanges: ObservableCounter;
+  readonly #unconfirmed: ObservableCounter;
   readonly #pending: ObservableUpDownCounter;
   readonly #http: ObservableCounter;
   readonly #leasesInFlight: ObservableUpDownCounter;
@@ -116,6 +117,7 @@ export class TollgateMetrics {
   readonly #cacheHitCells = new Map<StoreType, Cell>();
   readonly #storeErrorCells = new Map<string, Cell>();
   readonly #breakerCells = new Map<string, Cell>();
+  readonly #unconfirmedCells = new Map<StoreType, Cell>();
   readonly #httpCells = new Map<string, (Cell | undefined)[]>();
   readonly #names = new Set<string>();
 
@@ -153,6 +155,11 @@ export class TollgateMetrics {
       unit: '{change}',
       valueType: ValueType.INT,
     });
+    this.#unconfirmed = meter.createObservableCounter(M.UNCONFIRMED_CHECKS, {
+      description: 'Checks reported failed although their script call had been sent and its reply was lost or late: Redis may have applied them.',
+      unit: '{check}',
+      valueType: ValueType.INT,
+    });
     this.#pending = meter.createObservableUpDownCounter(M.PENDING_CHECKS, {
       description: 'Checks currently waiting on a store.',
       unit: '{check}',
@@ -173,7 +180,7 @@ export class TollgateMetrics {
       unit: '{lease}',
       valueType: ValueType.INT,
     });
-    const observables: Observable[] = [this.#checks, this.#cacheHits, this.#storeErrors, this.#breakerChanges, this.#pending, this.#http, this.#leasesInFlight, this.#leasesExpired];
+    const observables: Observable[] = [this.#checks, this.#cacheHits, this.#storeErrors, this.#breakerChanges, this.#unconfirmed, this.#pending, this.#http, this.#leasesInFlight, this.#leasesExpired];
     meter.addBatchObservableCallback((result) => this.#observe(result), observables);
   }
 
@@ -242,6 +249,16 @@ export class TollgateMetrics {
     cell.count += 1;
   }
 
+  /** Counts `n` checks reported failed whose script call had been sent (Redis may have applied them). */
+  countUnconfirmed(type: StoreType, n: number): void {
+    let cell = this.#unconfirmedCells.get(type);
+    if (cell === undefined) {
+      cell = { attributes: { [A.STORE_TYPE]: type }, count: 0 };
+      this.#unconfirmedCells.set(type, cell);
+    }
+    cell.count += n;
+  }
+
   /** Counts one HTTP request handled with `result` under `policy`. */
   countHttp(result: HttpResult, policy: string): void {
     let cells = this.#httpCells.get(policy);
@@ -282,6 +299,7 @@ export class TollgateMetrics {
     observeCells(result, this.#cacheHits, this.#cacheHitCells.values());
     observeCells(result, this.#storeErrors, this.#storeErrorCells.values());
     observeCells(result, this.#breakerChanges, this.#breakerCells.values());
+    observeCells(result, this.#unconfirmed, this.#unconfirmedCells.values());
     for (const cells of this.#httpCells.values()) observeCells(result, this.#http, cells);
     for (const type of pendingTypes) result.observe(this.#pending, pending[type], { [A.STORE_TYPE]: type });
     observeCells(result, this.#leasesExpired, this.#expiredCells.values());

@@ -25,6 +25,8 @@ export const MetricNames = {
   STORE_ERRORS: 'tollgate.store.errors',
   /** Counter of circuit breaker state changes of a store, by the state entered. Unit `{change}`. */
   BREAKER_CHANGES: 'tollgate.store.breaker.changes',
+  /** Counter of checks reported failed whose script call had been sent (Redis may have applied them). Unit `{check}`. */
+  UNCONFIRMED_CHECKS: 'tollgate.store.unconfirmed_checks',
   /** UpDownCounter of checks waiting on a store. Unit `{check}`. */
   PENDING_CHECKS: 'tollgate.store.pending_checks',
   /** UpDownCounter of concurrency leases this process holds (taken, not released, not past their ttl), by limit name. Unit `{lease}`. */

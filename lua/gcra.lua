@@ -65,7 +65,7 @@ local e
 if n < 0 or packed >= LIMIT or packed ~= floor(packed) then
   e = 'packed check must be an integer in [0, 2^53), got ' .. tostring(h)
 elseif not T then
-  e = bad[li]
+  e = bad[li] or 'a packed check needs a limit, and the limit count is 0'
 elseif now + tau + n * T >= LIMIT then
   e = 'T * B + n * T + now must stay below 2^53'
 end
@@ -138,27 +138,36 @@ CHECKS.m = function()
   return true
 end
 
--- A rate item of a compound check. memo[key] is the TAT the key stored;
--- memo[-1][key] the TAT earlier items of the check would leave.
+-- For an item of a compound check on key: the TAT the key stored (memo[key],
+-- read once per check), the TAT earlier items of the check would leave
+-- (memo[-1][key]) or else the stored one, at least now, and the table of
+-- those pending TATs; or nil and a message.
+local function rate_current(key, memo)
+  local s = memo[key]
+  if s == nil then
+    local e
+    s, e = stored(key)
+    if not s then return nil, e end
+    memo[key] = s
+  end
+  local pending = memo[-1]
+  if not pending then
+    pending = {}
+    memo[-1] = pending
+  end
+  local tat = pending[key] or s
+  if tat < now then tat = now end
+  return s, tat, pending
+end
+
+-- A rate item of a compound check.
 ITEMS.g = {
   argc = 2,
   check = function(key, p, memo)
     local T, tau, n = item(ARGV[p], ARGV[p + 1], 0)
     if not T then return nil, tau end
-    local s = memo[key]
-    if s == nil then
-      local e
-      s, e = stored(key)
-      if not s then return nil, e end
-      memo[key] = s
-    end
-    local pending = memo[-1]
-    if not pending then
-      pending = {}
-      memo[-1] = pending
-    end
-    local tat = pending[key] or s
-    if tat < now then tat = now end
+    local s, tat, pending = rate_current(key, memo)
+    if not s then return nil, tat end
     if now < tat + n * T - tau then return false, s end
     if n > 0 then
       pending[key] = tat + n * T

@@ -12,7 +12,7 @@
 --
 -- KEYS: the key of every item of every check, in order.
 -- ARGV[1]  now in integer µs since the Unix epoch, or "" to read Redis TIME.
--- ARGV[2]  L, the number of distinct rate limits (>= 1), then L pairs:
+-- ARGV[2]  L, the number of distinct rate limits (>= 0), then L pairs:
 --          T (emission interval µs, >= 1), B (burst, >= 1); an invalid pair
 --          fails only the checks that use it. A call without rate items
 --          sends one unused pair.
@@ -70,8 +70,8 @@ else
   if not now then return fail('now must be an integer >= 0 and < 2^53, got ' .. tostring(ARGV[1])) end
 end
 
-local L = int(ARGV[2], 1)
-if not L then return fail('limit count must be an integer >= 1, got ' .. tostring(ARGV[2])) end
+local L = int(ARGV[2], 0) -- 0 when the call has no rate items
+if not L then return fail('limit count must be an integer >= 0, got ' .. tostring(ARGV[2])) end
 -- Bounds the loop below by the arguments actually given.
 if 2 + 2 * L > #ARGV then return fail('limit count ' .. ARGV[2] .. ' is more than the (T, B) pairs given') end
 local Ts, taus, bad = {}, {}, {}

@@ -9,7 +9,8 @@
  */
 import { type LimiterError, toStoreError } from '../src/errors.js';
 import { isStoreFailure } from '../src/failure.js';
-import type { LimitResult } from '../src/result.js';
+import type { AnyLimit } from '../src/concurrency.js';
+import type { Reservation } from '../src/reservation.js';
 import { callbackError, invoke, isThenable } from './callbacks.js';
 import { type HeaderChoice, type HeaderList, buildHeaders, policyHeaderFor } from './headers.js';
 import { inRanges } from './ip.js';
@@ -95,7 +96,7 @@ export class RateLimitCore<Req extends object, Res> {
     }
     const applied: AppliedLimit = { name: l.name, key: storageKey(l, String(key)), limit: l.limit, cost: cost as number };
     return this.#allow(applied).then(
-      (result) => this.#decide(req, policy, policy.limits, policy.policyHeader, [applied], result),
+      (result) => this.#decide(req, policy, policy.limits, policy.calendar ? policyHeaderFor(policy.limits, o.headerFormat) : policy.policyHeader, [applied], result),
       (error: unknown) => this.#failed(error, policy.name, req),
     );
   }
@@ -105,9 +106,9 @@ export class RateLimitCore<Req extends object, Res> {
     return problemFor(this.options.problemType, decision.limits, decision.info);
   }
 
-  #allow(applied: AppliedLimit): Promise<LimitResult> {
+  #allow(applied: AppliedLimit): Promise<Reservation<AnyLimit>> {
     try {
-      return this.options.limiter.allow(applied.key, applied.limit, { cost: applied.cost });
+      return this.options.limiter.reserve(applied.key, applied.limit, { cost: applied.cost });
     } catch (error) {
       return Promise.reject(error);
     }
@@ -231,8 +232,8 @@ export class RateLimitCore<Req extends object, Res> {
       return undefined;
     }
     const single = applied.length === 1 ? (applied[0] as AppliedLimit) : undefined;
-    const result = single ? await o.limiter.allow(single.key, single.limit, { cost: single.cost }) : await o.limiter.allowAll(applied);
-    const header = used === undefined ? policy.policyHeader : policyHeaderFor(limits, o.headerFormat);
+    const result = single ? await o.limiter.reserve(single.key, single.limit, { cost: single.cost }) : await o.limiter.allowAll(applied);
+    const header = used === undefined && !policy.calendar ? policy.policyHeader : policyHeaderFor(limits, o.headerFormat);
     return this.#decide(req, policy, limits, header, applied, result);
   }
 
@@ -243,11 +244,13 @@ export class RateLimitCore<Req extends object, Res> {
     limits: readonly CompiledLimit<Req>[],
     policyHeader: string,
     applied: readonly AppliedLimit[],
-    result: LimitResult,
+    result: Reservation<AnyLimit>,
   ): Decision {
     const o = this.options;
     const block = !result.allowed && !o.shadow;
-    const info: RateLimitInfo = { policy: policy.name, allowed: result.allowed, shadow: o.shadow, limits: applied, result };
+    const info = { policy: policy.name, allowed: result.allowed, shadow: o.shadow, limits: applied, result } as unknown as RateLimitInfo;
+    // Not enumerable: req.rateLimit reads and compares as plain data.
+    Object.defineProperty(info, 'settle', { value: (actual: number | readonly number[]) => result.settle(actual), enumerable: false });
     (req as Record<string, unknown>)[INFO_PROPERTY] = info;
     const headers = buildHeaders(limits, policyHeader, result, this.#headerChoice, block);
     o.hooks.onRequest(result.allowed ? 'allowed' : o.shadow ? 'shadow_denied' : 'denied', policy.name);

@@ -6,8 +6,9 @@
  * List-valued fields are appended to what an earlier limiter set on the
  * same response, so every applied policy is listed.
  */
+import type { AnyLimit } from '../src/concurrency.js';
 import type { ItemResult, LimitResult } from '../src/result.js';
-import type { CompiledLimit } from './policy.js';
+import { type CompiledLimit, windowNow } from './policy.js';
 import { clampInteger, serializeString } from './structured-fields.js';
 
 /** The standard header formats: `draft-10` (default), `draft-8`, `draft-7`, or `false` for none. */
@@ -36,7 +37,7 @@ export function seconds(ms: number): number {
 }
 
 /** The per-limit results of a check, aligned with the limits applied. */
-export function itemResults(result: LimitResult): readonly (ItemResult | LimitResult)[] {
+export function itemResults(result: LimitResult<AnyLimit>): readonly (ItemResult<AnyLimit> | LimitResult<AnyLimit>)[] {
   return result.items ?? [result];
 }
 
@@ -46,19 +47,23 @@ export function itemResults(result: LimitResult): readonly (ItemResult | LimitRe
  * the bucket's fill time drops to (burst - remaining - 1) emission intervals.
  * `resetAfter` is rounded up to the ms, so this errs late by under 1 ms, never early.
  */
-export function secondsUntilMore(limit: CompiledLimit<unknown>, item: ItemResult | LimitResult): number {
+export function secondsUntilMore(limit: CompiledLimit<unknown>, item: ItemResult<AnyLimit> | LimitResult<AnyLimit>): number {
   if (item.resetAfter <= 0 || item.remaining >= limit.quota) return 0;
+  // A quota gets units back only when its window ends.
+  if (limit.calendar !== undefined) return clampInteger(seconds(item.resetAfter));
   const waitUs = item.resetAfter * 1000 - (limit.quota - item.remaining - 1) * limit.interval;
   return waitUs <= 0 ? 0 : clampInteger(Math.ceil(waitUs / 1_000_000));
 }
 
 /** The `RateLimit-Policy` value for a subset of a policy's limits, in the given format. */
 export function policyHeaderFor<Req>(limits: readonly CompiledLimit<Req>[], format: Exclude<StandardHeaders, false> = 'draft-10'): string {
-  if (format === 'draft-7') return limits.map((l) => `${l.quota};w=${l.window}`).join(', ');
-  return limits.map((l) => `${serializeString(l.name)};q=${l.quota};w=${l.window}`).join(', ');
+  // A quota's `w` is its current window's length (a month of 28 to 31 days, a day of 23 to 25 hours).
+  const w = (l: CompiledLimit<Req>): number => (l.calendar === undefined ? l.window : windowNow(l.calendar));
+  if (format === 'draft-7') return limits.map((l) => `${l.quota};w=${w(l)}`).join(', ');
+  return limits.map((l) => `${serializeString(l.name)};q=${l.quota};w=${w(l)}`).join(', ');
 }
 
-function standardFields<Req>(limits: readonly CompiledLimit<Req>[], policyHeader: string, result: LimitResult, format: Exclude<StandardHeaders, false>, headers: HeaderList): void {
+function standardFields<Req>(limits: readonly CompiledLimit<Req>[], policyHeader: string, result: LimitResult<AnyLimit>, format: Exclude<StandardHeaders, false>, headers: HeaderList): void {
   const items = itemResults(result);
   if (format === 'draft-7') {
     // One dictionary for the limit closest to denying (draft-7 has no per-policy state); `reset` = seconds until full.
@@ -79,7 +84,7 @@ function standardFields<Req>(limits: readonly CompiledLimit<Req>[], policyHeader
   headers.push(['RateLimit-Policy', policyHeader, true], ['RateLimit', state, true]);
 }
 
-function headline<Req>(limits: readonly CompiledLimit<Req>[], result: LimitResult): CompiledLimit<Req> {
+function headline<Req>(limits: readonly CompiledLimit<Req>[], result: LimitResult<AnyLimit>): CompiledLimit<Req> {
   let head = limits[0] as CompiledLimit<Req>;
   for (const l of limits) if (l.limit === result.limit) head = l;
   return head;
@@ -93,7 +98,7 @@ function headline<Req>(limits: readonly CompiledLimit<Req>[], result: LimitResul
 export function buildHeaders<Req>(
   limits: readonly CompiledLimit<Req>[],
   policyHeader: string,
-  result: LimitResult,
+  result: LimitResult<AnyLimit>,
   choice: HeaderChoice,
   retry: boolean,
 ): HeaderList {

@@ -6,6 +6,7 @@
  */
 import { ErrorCodes, LimiterError, describe } from '../src/errors.js';
 import { type Limit, resolveLimit } from '../src/limits.js';
+import { type Quota, type ResolvedQuota, isQuota, resolveQuota } from '../src/quotas.js';
 import { type StandardHeaders, policyHeaderFor } from './headers.js';
 import { type KeyShape, buildKey, keyShape, scopeWideKey } from './namespace.js';
 import { clampInteger, isSfStringSafe, serializeString } from './structured-fields.js';
@@ -15,14 +16,20 @@ import type { CostFunction, KeyFunction, LimitSpec, PolicyDefinition } from './t
 export interface CompiledLimit<Req> {
   /** Name shown in headers and problem details. */
   readonly name: string;
-  /** The limit. */
-  readonly limit: Limit;
-  /** Burst (the `q` of RateLimit-Policy). */
+  /** The rate limit or calendar quota. */
+  readonly limit: Limit | Quota;
+  /** Burst, or a quota's amount (the `q` of RateLimit-Policy). */
   readonly quota: number;
-  /** burst × period / rate in seconds, rounded up, from the limit as given (the `w` of RateLimit-Policy). */
+  /**
+   * burst × period / rate in seconds, rounded up, from the limit as given
+   * (the `w` of RateLimit-Policy); for a quota, the length of the window
+   * current when the policy was compiled (headers use {@link windowNow}).
+   */
   readonly window: number;
-  /** Emission interval T in µs (as the stores use it). */
+  /** Emission interval T in µs (as the stores use it); 0 for a quota. */
   readonly interval: number;
+  /** A quota's calendar (undefined for a rate limit). */
+  readonly calendar: ResolvedQuota | undefined;
   /** Picks the request's key; undefined for a scope-wide limit (one bucket for the whole scope). */
   readonly key: KeyFunction<Req> | undefined;
   /** The storage key of a scope-wide limit (set exactly when `key` is undefined). */
@@ -41,8 +48,10 @@ export interface CompiledPolicy<Req> {
   readonly name: string;
   /** The limits, checked all-or-nothing. */
   readonly limits: readonly CompiledLimit<Req>[];
-  /** The whole `RateLimit-Policy` field value, in the middleware's header format. */
+  /** The whole `RateLimit-Policy` field value, in the middleware's header format (as compiled; see `calendar`). */
   readonly policyHeader: string;
+  /** True when a limit is a quota: its `w` follows the current window, so the header is built per request. */
+  readonly calendar: boolean;
 }
 
 /** What a policy inherits from the middleware options. */
@@ -86,13 +95,14 @@ export function checkKeyOption<Req>(value: unknown, field: string): KeyFunction<
   throw invalid(field, value, 'a function (req) => key');
 }
 
-function isLimitSpec<Req>(value: Limit | LimitSpec<Req>): value is LimitSpec<Req> {
+function isLimitSpec<Req>(value: Limit | Quota | LimitSpec<Req>): value is LimitSpec<Req> {
   return typeof value === 'object' && value !== null && 'limit' in value;
 }
 
-function checkLimit(value: unknown, field: string): Limit {
-  if (typeof value !== 'object' || value === null) throw invalid(field, value, 'a limit { rate, period, burst? } such as perSecond(10)');
+function checkLimit(value: unknown, field: string): Limit | Quota {
+  if (typeof value !== 'object' || value === null) throw invalid(field, value, 'a limit { rate, period, burst? } such as perSecond(10), or a quota(n, unit)');
   try {
+    if (isQuota(value)) return (resolveQuota(value), value);
     resolveLimit(value as Limit);
   } catch (error) {
     if (error instanceof LimiterError) throw new LimiterError(error.code, `${field}: ${error.message}`, { cause: error });
@@ -117,7 +127,7 @@ export function compilePolicy<Req>(definition: PolicyDefinition<Req>, defaults: 
   if ((limit === undefined) === (limits === undefined)) {
     throw new LimiterError(ErrorCodes.INVALID_OPTION, `${field} needs exactly one of "limit" and "limits", got ${limit === undefined ? 'neither' : 'both'}`);
   }
-  const entries: [string, Limit, KeyFunction<Req> | undefined, CostFunction<Req> | number][] = [];
+  const entries: [string, Limit | Quota, KeyFunction<Req> | undefined, CostFunction<Req> | number][] = [];
   if (limit !== undefined) {
     const l = checkLimit(limit, `${field} "limit"`);
     entries.push([l.name === undefined ? name : checkName(l.name, `${field} "limit.name"`), l, key, cost]);
@@ -144,14 +154,16 @@ export function compilePolicy<Req>(definition: PolicyDefinition<Req>, defaults: 
   const compiled = entries.map(([limitName, given, k, c]): CompiledLimit<Req> => {
     // Carry the name into the limit, so the limiter's own metrics are labelled with it.
     const l = given.name === limitName ? given : Object.freeze({ ...given, name: limitName });
-    const resolved = resolveLimit(l);
     const shape = keyShape(defaults.namespace, name, scope, limitName, compound);
+    const calendar = isQuota(l) ? resolveQuota(l) : undefined;
+    const resolved = isQuota(l) ? undefined : resolveLimit(l);
     return {
       name: limitName,
       limit: l,
-      quota: clampInteger(resolved.burst),
-      window: clampInteger(windowSeconds(resolved.burst, l.period, l.rate)),
-      interval: resolved.interval,
+      quota: clampInteger(calendar ? calendar.amount : (resolved?.burst ?? 0)),
+      window: calendar ? windowNow(calendar) : clampInteger(windowSeconds(resolved?.burst ?? 0, (l as Limit).period, (l as Limit).rate)),
+      interval: resolved?.interval ?? 0,
+      calendar,
       key: k,
       scopeKey: k === undefined ? scopeWideKey(shape) : undefined,
       cost: c,
@@ -159,7 +171,13 @@ export function compilePolicy<Req>(definition: PolicyDefinition<Req>, defaults: 
       stateStart: `${serializeString(limitName)};r=`,
     };
   });
-  return { name, limits: compiled, policyHeader: policyHeaderFor(compiled, defaults.format) };
+  return { name, limits: compiled, policyHeader: policyHeaderFor(compiled, defaults.format), calendar: compiled.some((l) => l.calendar !== undefined) };
+}
+
+/** A quota's `w`: the length in seconds (rounded up) of its window current on this process's clock. */
+export function windowNow(calendar: ResolvedQuota): number {
+  const b = calendar.boundaries(Date.now() * 1000);
+  return clampInteger(Math.ceil((b.end - b.start) / 1_000_000));
 }
 
 /** burst × period / rate, in whole seconds rounded up, computed exactly on integers (period in µs). */

@@ -2,7 +2,7 @@
  * The default body of a 429 response: an RFC 9457 problem details object
  * (`application/problem+json`) naming the violated limits and when to retry.
  */
-import type { CompiledLimit } from './policy.js';
+import { type CompiledLimit, windowNow } from './policy.js';
 import { itemResults, seconds } from './headers.js';
 import type { RateLimitInfo } from './types.js';
 
@@ -16,9 +16,9 @@ export const QUOTA_EXCEEDED_TYPE = 'https://iana.org/assignments/http-problem-ty
 export interface ViolatedPolicy {
   /** The limit's name (as in the headers). */
   readonly name: string;
-  /** Its burst (`q`). */
+  /** Its burst, or a quota's amount (`q`). */
   readonly quota: number;
-  /** Seconds to refill the whole burst (`w`). */
+  /** Seconds to refill the whole burst, or the length of a quota's current window (`w`). */
   readonly window: number;
   /** Seconds until a retry could pass, rounded up; null when the request can never pass. */
   readonly retryAfter: number | null;
@@ -49,7 +49,7 @@ export function problemFor<Req>(type: string, limits: readonly CompiledLimit<Req
   limits.forEach((l, i) => {
     const item = items[i] ?? info.result;
     if (item.allowed && items.length > 1) return;
-    violated.push({ name: l.name, quota: l.quota, window: l.window, retryAfter: item.retryAfter === Infinity ? null : seconds(item.retryAfter) });
+    violated.push({ name: l.name, quota: l.quota, window: l.calendar === undefined ? l.window : windowNow(l.calendar), retryAfter: item.retryAfter === Infinity ? null : seconds(item.retryAfter) });
   });
   const retry = info.result.retryAfter === Infinity ? null : seconds(info.result.retryAfter);
   const names = violated.map((v) => JSON.stringify(v.name)).join(', ');

@@ -5,7 +5,10 @@
  */
 import type { MeterProvider } from '@opentelemetry/api';
 import type { LimiterError } from '../src/errors.js';
+import type { AdjustResult } from '../src/reservation.js';
+import type { AnyLimit } from '../src/concurrency.js';
 import type { Limit } from '../src/limits.js';
+import type { Quota } from '../src/quotas.js';
 import type { Limiter } from '../src/limiter.js';
 import type { LimitResult } from '../src/result.js';
 import type { Store } from '../src/store.js';
@@ -26,8 +29,8 @@ export type CostFunction<Req> = (req: Req) => MaybePromise<number>;
 
 /** One named limit of a policy, with its own key and cost when they differ from the policy's. */
 export interface LimitSpec<Req> {
-  /** The limit, e.g. `perSecond(10)`. */
-  readonly limit: Limit;
+  /** The limit, e.g. `perSecond(10)`, or a calendar quota, e.g. `quota(100_000, 'month')`. */
+  readonly limit: Limit | Quota;
   /** Key for this limit. Default: the policy's `key`. */
   readonly key?: KeyFunction<Req>;
   /** Cost for this limit. Default: the policy's `cost`. */
@@ -35,7 +38,7 @@ export interface LimitSpec<Req> {
 }
 
 /** Named limits, checked all-or-nothing: `{ user: perSecond(10), tenant: { limit: perDay(10_000), key } }`. */
-export type LimitMap<Req> = Readonly<Record<string, Limit | LimitSpec<Req>>>;
+export type LimitMap<Req> = Readonly<Record<string, Limit | Quota | LimitSpec<Req>>>;
 
 /** What a policy resolver returns for a request: the limits that apply to it. */
 export interface PolicyDefinition<Req> {
@@ -51,7 +54,7 @@ export interface PolicyDefinition<Req> {
    */
   readonly scope?: string;
   /** A single limit (exactly one of `limit` and `limits`). */
-  readonly limit?: Limit;
+  readonly limit?: Limit | Quota;
   /** Several named limits, checked all-or-nothing. */
   readonly limits?: LimitMap<Req>;
   /**
@@ -84,7 +87,7 @@ export interface AppliedLimit {
   /** The namespaced key the limiter counted against. */
   readonly key: string;
   /** The limit. */
-  readonly limit: Limit;
+  readonly limit: Limit | Quota;
   /** Units requested. */
   readonly cost: number;
 }
@@ -100,7 +103,15 @@ export interface RateLimitInfo {
   /** The limits applied, in order; aligned with `result.items` for compound checks. */
   readonly limits: readonly AppliedLimit[];
   /** The limiter's result (remaining, retryAfter, resetAfter in ms; per-item results for compound checks). */
-  readonly result: LimitResult;
+  readonly result: LimitResult<AnyLimit>;
+  /**
+   * Settles the request's cost once it is known (a handler that learns it
+   * late: tokens used, bytes stored): gives back or charges the difference
+   * from the cost the middleware took, on every applied limit (`settle(n)`)
+   * or per limit in order (`settle([n1, n2])`); once (see Reservation.settle).
+   * Not an enumerable field.
+   */
+  settle(actual: number | readonly number[]): Promise<AdjustResult>;
 }
 
 /** Replaces the default 429 response. Headers are already set; the handler must send the response. */
@@ -121,7 +132,7 @@ export interface RateLimitOptions<Req, Res> {
    */
   readonly name?: string;
   /** A single limit (exactly one of `limit`, `limits` and `policy`). */
-  readonly limit?: Limit;
+  readonly limit?: Limit | Quota;
   /** Several named limits checked all-or-nothing. */
   readonly limits?: LimitMap<Req>;
   /** Resolves the policy per request (per-tenant plans). */

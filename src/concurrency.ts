@@ -6,6 +6,7 @@
 import { type ErrorCode, ErrorCodes, LimiterError, describe } from './errors.js';
 import { MAX_SAFE } from './intmath.js';
 import type { Limit } from './limits.js';
+import type { Quota } from './quotas.js';
 
 /** A concurrency limit: at most `max` leases at once per key, each living `ttl` ms unless extended. */
 export interface ConcurrencyLimit {
@@ -19,8 +20,8 @@ export interface ConcurrencyLimit {
   readonly name?: string;
 }
 
-/** A rate limit or a concurrency limit. */
-export type AnyLimit = Limit | ConcurrencyLimit;
+/** Anything a key can be limited by: a rate limit, a concurrency limit or a calendar quota. */
+export type AnyLimit = Limit | ConcurrencyLimit | Quota;
 
 /** Options of {@link concurrency}. */
 export interface ConcurrencyOptions {

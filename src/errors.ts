@@ -30,6 +30,8 @@ export const ErrorCodes = {
   ABORTED: 'ERR_ABORTED',
   /** `wait()` would have to wait longer than `maxWait`, or the cost can never be allowed. */
   WAIT_EXCEEDED: 'ERR_WAIT_EXCEEDED',
+  /** `settle()` was called on a reservation already settled, or on a denied one (nothing was reserved). */
+  SETTLE: 'ERR_SETTLE',
   /** Keys of one compound check cannot be placed in one Redis Cluster slot. */
   CROSS_SLOT: 'ERR_CROSS_SLOT',
   /** A user-supplied function (an adapter's key, cost, policy, policyKey, skip or handler) threw or rejected; see `cause`. */

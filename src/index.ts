@@ -14,6 +14,10 @@ export type { Limit, ResolvedLimit } from './limits.js';
 export { concurrency, resolveConcurrency } from './concurrency.js';
 export type { AnyLimit, ConcurrencyLimit, ConcurrencyOptions, ResolvedConcurrency } from './concurrency.js';
 export type { Lease } from './lease.js';
+export { quota, resolveQuota } from './quotas.js';
+export type { Quota, QuotaOptions, ResolvedQuota, QuotaBoundaries } from './quotas.js';
+export type { Reservation, AdjustResult, AdjustItemResult } from './reservation.js';
+export type { CalendarUnit } from './calendar.js';
 export { LimiterError, ErrorCodes } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export type { LimitResult, ItemResult, CompoundResult, FailureReason } from './result.js';
@@ -39,6 +43,12 @@ export type {
   LeaseOutcome,
   OutcomeSource,
   EvaluateOptions,
+  QuotaItem,
+  QuotaOutcome,
+  QuotaWindows,
+  RateAdjustItem,
+  QuotaAdjustItem,
+  AdjustOutcome,
 } from './store.js';
 export type { StoreHealth, HealthStatus, StoreEvent, BreakerEvent, EvictionRiskEvent } from './health.js';
 export { EVICTION_WARNING_CODE } from './health.js';

@@ -19,7 +19,25 @@
 import { ErrorCodes, LimiterError } from './errors.js';
 import { type LeaseState, concurrencyKind } from './concurrency-kind.js';
 import { type TatState, evaluateGcra, rateKind } from './gcra.js';
-import type { AnyCheck, AnyItem, AnyItemOutcome, Check, CheckMode, ConcurrencyItem, ItemKind, LeaseOutcome, RateItem, RateOutcome } from './store.js';
+import type {
+  AdjustOutcome,
+  AnyCheck,
+  AnyItem,
+  AnyItemOutcome,
+  Check,
+  CheckMode,
+  ConcurrencyItem,
+  ItemKind,
+  LeaseOutcome,
+  QuotaAdjustItem,
+  QuotaItem,
+  QuotaOutcome,
+  RateAdjustItem,
+  RateItem,
+  RateOutcome,
+} from './store.js';
+import { type QuotaState, quotaKind } from './quota.js';
+import { quotaAdjustKind, rateAdjustKind } from './settle.js';
 
 /** One item's decision inside a check, before the check's verdict is known. */
 export interface ItemDecision<O extends AnyItemOutcome = AnyItemOutcome> {
@@ -37,6 +55,12 @@ export interface KindStates {
   readonly rate: TatState;
   /** Concurrency limits: lease sets by key. */
   readonly concurrency: LeaseState;
+  /** Calendar quotas: one window's count by key. */
+  readonly quota: QuotaState;
+  /** Rate adjustments (src/settle.ts): the rate limits' TATs. */
+  readonly rateAdjust: TatState;
+  /** Quota adjustments (src/settle.ts): the quotas' counts. */
+  readonly quotaAdjust: QuotaState;
 }
 
 /** Arguments of one script call being built: the ARGV body and the call's table of rate limits. */
@@ -45,6 +69,8 @@ export interface EncodeTarget {
   readonly args: (string | number)[];
   /** The 0-based index of a (T, B) pair in the call's limit table. */
   limitIndex(interval: number, burst: number): number;
+  /** The client's clock reading (µs) the call is built at: the client clock, else the process clock (the script may read Redis TIME). */
+  readonly now: number;
 }
 
 /** A kind of limit (see the module comment). */
@@ -53,10 +79,10 @@ export interface Kind<I extends AnyItem, O extends AnyItemOutcome, S> {
   encode(item: I, target: EncodeTarget): void;
   /**
    * Redis: reads one reply entry of the item into `view` (the state the
-   * script read). Returns the check's verdict the entry carries, or a
-   * message when the entry is malformed.
+   * script read at `now`, the reply's clock). Returns the check's verdict
+   * the entry carries, or a message when the entry is malformed.
    */
-  read(entry: unknown, item: I, view: S): boolean | string;
+  read(entry: unknown, item: I, view: S, now: number): boolean | string;
   /** An empty state for {@link read} to fill; its writes are no-ops. */
   view(): S;
   /**
@@ -74,9 +100,15 @@ export interface Kind<I extends AnyItem, O extends AnyItemOutcome, S> {
 export const KINDS: {
   readonly rate: Kind<RateItem, RateOutcome, TatState>;
   readonly concurrency: Kind<ConcurrencyItem, LeaseOutcome, LeaseState>;
+  readonly quota: Kind<QuotaItem, QuotaOutcome, QuotaState>;
+  readonly rateAdjust: Kind<RateAdjustItem, AdjustOutcome, TatState>;
+  readonly quotaAdjust: Kind<QuotaAdjustItem, AdjustOutcome, QuotaState>;
 } = {
   rate: rateKind,
   concurrency: concurrencyKind,
+  quota: quotaKind,
+  rateAdjust: rateAdjustKind,
+  quotaAdjust: quotaAdjustKind,
 };
 
 /** A kind as the generic code sees it. */

@@ -1,8 +1,9 @@
 /**
  * Limiter: the programmatic API. Validates every input before any store call,
  * turns store outcomes into results (ms, rounded up), applies the failure
- * policy when the store fails, waits for permission on request, and hands
- * out leases of concurrency limits (src/lease.ts).
+ * policy when the store fails, waits for permission on request, hands
+ * out leases of concurrency limits (src/lease.ts), and adjusts after the
+ * fact (reservations settled, refunds, penalties: src/reservation.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { type AnyLimit, type ConcurrencyLimit, isConcurrencyLimit, resolveConcurrency, ttlMicros } from './concurrency.js';
@@ -14,9 +15,11 @@ import { type Lease, LeaseHandle, type LeaseKeeper } from './lease.js';
 import { type Limit, resolveLimit } from './limits.js';
 import { MemoryStore } from './memory-store.js';
 import { enumOption, integerOption, objectOption } from './options.js';
+import { type Quota, checkQuotaCost, isQuota, keysOf, quotaKey, resolveQuota } from './quotas.js';
+import { type AdjustResult, type Reservation, type Reserved, adjustItem, adjustResult, checkUnits, withSettle } from './reservation.js';
 import { type CompoundResult, type LimitResult, compoundResult, singleResult, toItemResult } from './result.js';
 import { sleep } from './sleep.js';
-import type { AcquireItem, AnyCheck, AnyItem, AnyOutcome, LeaseOutcome, Store } from './store.js';
+import type { AcquireItem, AnyCheck, AnyItem, AnyOutcome, LeaseOutcome, QuotaOutcome, Store } from './store.js';
 import { type CheckLimits, Instrumentation, type TelemetryOptions, storeType, telemetryOptions } from './telemetry/instrumentation.js';
 
 /** Options of {@link Limiter}. */
@@ -129,30 +132,64 @@ export class Limiter {
     return this.#store.health?.() ?? { status: 'ready', breaker: 'closed' };
   }
 
-  /** Takes `cost` units (default 1) from `key`'s bucket, or nothing. Cost 0 is a peek. */
-  async allow(key: string, limit: Limit, options?: AllowOptions): Promise<LimitResult> {
-    const o = objectOption('allow', options);
-    const cost = o.cost === undefined ? 1 : o.cost;
-    const check = single(key, limit, cost, 'all');
-    return singleResult(key, limit, await this.#evaluate(check, limit));
+  /** Takes `cost` units (default 1) from `key`'s bucket or quota window, or nothing. Cost 0 is a peek. */
+  allow(key: string, limit: Limit, options?: AllowOptions): Promise<LimitResult>;
+  allow(key: string, limit: Quota, options?: AllowOptions): Promise<LimitResult<Quota>>;
+  allow(key: string, limit: Limit | Quota, options?: AllowOptions): Promise<LimitResult<Limit | Quota>>;
+  async allow(key: string, limit: Limit | Quota, options?: AllowOptions): Promise<LimitResult<Limit | Quota>> {
+    return singleResult(key, limit, (await this.#take('allow', key, limit, options)).outcome);
   }
 
-  /** Takes as many units as are available, up to `n` (an integer >= 1). */
+  /** Takes as many units as are available, up to `n` (an integer >= 1). Rate limits only. */
   async allowAtMost(key: string, limit: Limit, n: number): Promise<LimitResult> {
+    if (isQuota(limit)) throw new LimiterError(ErrorCodes.INVALID_LIMIT, 'allowAtMost() takes a rate limit; a quota takes all of a cost or nothing (use allow())');
     const check = single(key, limit, n, 'atMost');
     return singleResult(key, limit, await this.#evaluate(check, limit));
   }
 
   /** Reports the state of `key` without taking anything or creating the key. */
-  peek(key: string, limit: Limit): Promise<LimitResult> {
+  peek(key: string, limit: Limit): Promise<LimitResult>;
+  peek(key: string, limit: Quota): Promise<LimitResult<Quota>>;
+  peek(key: string, limit: Limit | Quota): Promise<LimitResult<Limit | Quota>>;
+  peek(key: string, limit: Limit | Quota): Promise<LimitResult<Limit | Quota>> {
     return this.allow(key, limit, { cost: 0 });
   }
 
-  /** Deletes the state of one key or several keys: their buckets are full again. */
+  /** Deletes the state of one key or several keys: their buckets are full again, their quota windows unused. */
   async reset(key: string | readonly string[]): Promise<void> {
     const keys = typeof key === 'string' ? [key] : Array.isArray(key) ? key : [key as unknown as string];
     keys.forEach((k, i) => checkKey(k, typeof key === 'string' ? 'key' : `keys[${i}]`));
-    await this.#store.reset(keys);
+    await this.#store.reset(keys.flatMap(keysOf));
+  }
+
+  /**
+   * Like {@link allow}, for a cost known only afterwards: reserve an estimate,
+   * then `settle()` the result with the actual cost, once (see {@link Reservation}).
+   */
+  reserve(key: string, limit: Limit, options?: AllowOptions): Promise<Reservation>;
+  reserve(key: string, limit: Quota, options?: AllowOptions): Promise<Reservation<Quota>>;
+  reserve(key: string, limit: Limit | Quota, options?: AllowOptions): Promise<Reservation<Limit | Quota>>;
+  async reserve(key: string, limit: Limit | Quota, options?: AllowOptions): Promise<Reservation<Limit | Quota>> {
+    const { cost, outcome } = await this.#take('reserve', key, limit, options);
+    const reserved: Reserved = { key, limit, cost, ...windowOf(limit, outcome, 0) };
+    return withSettle(singleResult(key, limit, outcome), [reserved], false, this.#settle);
+  }
+
+  /**
+   * Gives `n` units back to `key` (an integer >= 0): a rate limit's bucket
+   * never beyond full, a quota's current window never below zero usage.
+   */
+  async refund(key: string, limit: Limit | Quota, n: number): Promise<AdjustResult> {
+    return this.#adjustBy(key, limit, n, -1);
+  }
+
+  /**
+   * Takes `n` units from `key` (an integer >= 0) even when that empties the
+   * bucket or passes the quota: a debt that delays (rate) or denies (quota,
+   * until the window ends) the requests after it.
+   */
+  async penalize(key: string, limit: Limit | Quota, n: number): Promise<AdjustResult> {
+    return this.#adjustBy(key, limit, n, 1);
   }
 
   /**
@@ -171,12 +208,13 @@ export class Limiter {
   /**
    * Checks several (key, limit, cost) items at once, all-or-nothing, in one
    * store call: if any item is denied, nothing is taken from any item. Items
-   * may mix rate and concurrency limits; when allowed, `result.release()`
-   * gives back every lease the check took.
+   * may mix rate limits, quotas and concurrency limits; when allowed,
+   * `result.release()` gives back every lease the check took and
+   * `result.settle(actual)` settles its costs (see {@link Reservation}).
    */
-  allowAll(items: readonly LimitItem<Limit>[]): Promise<CompoundResult>;
-  allowAll(items: readonly LimitItem[]): Promise<CompoundResult<AnyLimit>>;
-  async allowAll(items: readonly LimitItem[]): Promise<CompoundResult<AnyLimit>> {
+  allowAll(items: readonly LimitItem<Limit>[]): Promise<CompoundResult & Reservation>;
+  allowAll(items: readonly LimitItem[]): Promise<CompoundResult<AnyLimit> & Reservation<AnyLimit>>;
+  async allowAll(items: readonly LimitItem[]): Promise<CompoundResult<AnyLimit> & Reservation<AnyLimit>> {
     if (!Array.isArray(items) || items.length === 0) {
       throw new LimiterError(ErrorCodes.INVALID_OPTION, `allowAll(items) needs a non-empty array of { key, limit, cost? }, got ${describe(items)}`);
     }
@@ -190,7 +228,7 @@ export class Limiter {
         }
         return acquireItem(item.key, item.limit, `items[${i}].`);
       }
-      return toCheckItem(item.key, item.limit, item.cost === undefined ? 1 : item.cost, `items[${i}].`, 0);
+      return toCheckItem(item.key, item.limit as Limit | Quota, item.cost === undefined ? 1 : item.cost, `items[${i}].`, 0);
     });
     const outcome = await this.#evaluate({ mode: 'all', items: checkItems }, items);
     const leases: LeaseHandle[] = [];
@@ -205,7 +243,13 @@ export class Limiter {
     });
     const result = compoundResult(results, outcome.allowed, outcome.reason);
     const release = (): Promise<void> => Promise.all(leases.map((lease) => lease.release())).then(() => undefined);
-    return Object.defineProperty(result, 'release', { value: release, enumerable: false }) as CompoundResult<AnyLimit>;
+    Object.defineProperty(result, 'release', { value: release, enumerable: false });
+    // Concurrency items have no cost to settle: only rate and quota items are reserved.
+    const reserved = items.flatMap((item, i): Reserved[] => {
+      const checked = checkItems[i] as AnyItem;
+      return checked.kind === 'concurrency' ? [] : [{ key: item.key, limit: item.limit as Limit | Quota, cost: (checked as { cost: number }).cost, index: i, ...windowOf(item.limit, outcome, i) }];
+    });
+    return withSettle(result as CompoundResult<AnyLimit>, reserved, true, this.#settle);
   }
 
   /**
@@ -213,7 +257,9 @@ export class Limiter {
    * Rejects with ERR_ABORTED when `signal` aborts, and with ERR_WAIT_EXCEEDED
    * when the cost can never pass or the next wait would pass `maxWait`.
    */
-  async wait(key: string, limit: Limit, options?: WaitOptions): Promise<LimitResult> {
+  wait(key: string, limit: Limit, options?: WaitOptions): Promise<LimitResult>;
+  wait(key: string, limit: Quota, options?: WaitOptions): Promise<LimitResult<Quota>>;
+  async wait(key: string, limit: Limit | Quota, options?: WaitOptions): Promise<LimitResult<Limit | Quota>> {
     const o = objectOption('wait', options);
     const maxWait = o.maxWait === undefined ? Infinity : checkMaxWait(o.maxWait);
     const signal = o.signal as AbortSignal | undefined;
@@ -228,7 +274,7 @@ export class Limiter {
       const result = await this.allow(key, limit, { cost });
       if (result.allowed) return result;
       if (result.retryAfter === Infinity) {
-        throw new LimiterError(ErrorCodes.WAIT_EXCEEDED, `cost ${cost} exceeds the burst of the limit for ${JSON.stringify(key)}: it can never be allowed`);
+        throw new LimiterError(ErrorCodes.WAIT_EXCEEDED, `cost ${cost} exceeds the burst or quota amount of the limit for ${JSON.stringify(key)}: it can never be allowed`);
       }
       const left = deadline - performance.now();
       if (result.retryAfter > left) {
@@ -250,6 +296,38 @@ export class Limiter {
     return lease;
   }
 
+  /** Takes `options.cost` units (default 1) of one item, all or nothing, for `method` (named in errors). */
+  async #take(method: string, key: string, limit: Limit | Quota, options: AllowOptions | undefined): Promise<{ cost: number; outcome: AnyOutcome }> {
+    const o = objectOption(method, options);
+    const cost = o.cost === undefined ? 1 : o.cost;
+    const check = single(key, limit, cost, 'all');
+    return { cost: cost as number, outcome: await this.#evaluate(check, limit) };
+  }
+
+  /** Sends the adjustment items of a settle (see src/reservation.ts). */
+  readonly #settle = (items: AnyItem[], entries: readonly Reserved[]): Promise<AdjustResult> => this.#adjust({ mode: 'all', items }, entries);
+
+  #adjustBy(key: string, limit: Limit | Quota, n: unknown, sign: 1 | -1): Promise<AdjustResult> {
+    const k = checkKey(key);
+    const units = checkUnits(limit, n, 'n');
+    return this.#adjust({ mode: 'all', items: [adjustItem(k, limit, sign * units)] }, [{ key: k, limit }]);
+  }
+
+  /** Runs an adjustment check (no check metrics: it decides nothing) and counts the units it moved. */
+  async #adjust(check: AnyCheck, entries: readonly { key: string; limit: Limit | Quota }[]): Promise<AdjustResult> {
+    const outcome = await this.#failure.run(check, this.#store);
+    const result = adjustResult(entries, outcome, entries.length > 1);
+    const telemetry = this.#telemetry;
+    if (telemetry !== undefined) {
+      const per = result.items ?? [result];
+      entries.forEach((entry, i) => {
+        const r = per[i];
+        if (r !== undefined) telemetry.settled(entry.limit, r.refunded, r.charged);
+      });
+    }
+    return result;
+  }
+
   #evaluate(check: AnyCheck, limits: CheckLimits): Promise<AnyOutcome> {
     const probe = this.#telemetry?.start(limits, check.items.length);
     if (probe === undefined) return this.#failure.run(check, this.#store);
@@ -267,8 +345,20 @@ export class Limiter {
   }
 }
 
-function toCheckItem(key: unknown, limit: Limit, cost: unknown, prefix: string, minCost: number): AnyItem {
+/** The window a quota item of `outcome` was counted in, as a Reserved field; nothing for a rate item. */
+function windowOf(limit: AnyLimit, outcome: AnyOutcome, i: number): { window?: number } {
+  if (!isQuota(limit)) return {};
+  const o = outcome.items[i] as QuotaOutcome | undefined;
+  return o?.window === undefined ? {} : { window: o.window };
+}
+
+function toCheckItem(key: unknown, limit: Limit | Quota, cost: unknown, prefix: string, minCost: number): AnyItem {
   const k = checkKey(key, `${prefix}key`);
+  if (isQuota(limit)) {
+    const q = resolveQuota(limit);
+    const c = checkQuotaCost(cost, `${prefix}cost`, minCost);
+    return { kind: 'quota', key: quotaKey(k, q.spec.unit), amount: q.amount, windows: q.boundaries, cost: c };
+  }
   const resolved = resolveLimit(limit);
   const c = checkCost(cost, resolved, `${prefix}${minCost === 1 ? 'n' : 'cost'}`, minCost);
   return { key: k, interval: resolved.interval, burst: resolved.burst, cost: c };
@@ -284,7 +374,7 @@ function acquireItem(key: unknown, limit: ConcurrencyLimit, prefix: string): Acq
   return { kind: 'concurrency', op: 'acquire', key: k, max, ttl, lease: randomUUID() };
 }
 
-function single(key: string, limit: Limit, cost: unknown, mode: 'all' | 'atMost'): AnyCheck {
+function single(key: string, limit: Limit | Quota, cost: unknown, mode: 'all' | 'atMost'): AnyCheck {
   return { mode, items: [toCheckItem(key, limit, cost, '', mode === 'atMost' ? 1 : 0)] };
 }
 

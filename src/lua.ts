@@ -11,7 +11,7 @@ import { Script } from './script.js';
  * The kinds' Lua files, in assembly order. A new kind of limit adds its
  * file here (see lua/prologue.lua, "Adding a kind", and src/kinds.ts).
  */
-export const KIND_SOURCES: readonly string[] = ['gcra.lua', 'concurrency.lua'];
+export const KIND_SOURCES: readonly string[] = ['gcra.lua', 'concurrency.lua', 'quota.lua', 'settle.lua'];
 
 /** The text of one file of the package's `lua/` folder. */
 export function luaSource(name: string): string {

@@ -15,7 +15,7 @@
 import { ErrorCodes, LimiterError } from './errors.js';
 import { evaluateGcra } from './gcra.js';
 import { MAX_SAFE } from './intmath.js';
-import { type EncodeTarget, decodeViews, evaluateCheck, isRate, isRateCheck, kindOf } from './kinds.js';
+import { type EncodeTarget, decodeViews, evaluateCheck, isRateCheck, kindOf } from './kinds.js';
 import type { AnyCheck, AnyOutcome, Check, CheckOutcome, RateItem } from './store.js';
 
 /** KEYS and ARGV for one script call. */
@@ -47,12 +47,17 @@ export function encodeBatch(checks: readonly AnyCheck[], prefix: string, now: nu
   for (const check of checks) {
     for (const item of check.items) {
       keys.push(prefix + item.key);
-      indexes.push(isRate(item) ? limitIndex(table, item.interval, item.burst) : -1);
+      // Every item with a (T, B) pair enters the table here: L must be final before packing.
+      indexes.push('interval' in item ? limitIndex(table, item.interval, item.burst) : -1);
     }
   }
   const L = table.length / 2;
   const body: (string | number)[] = [];
-  const target: EncodeTarget = { args: body, limitIndex: (interval, burst) => limitIndex(table, interval, burst) };
+  const target: EncodeTarget = {
+    args: body,
+    limitIndex: (interval, burst) => limitIndex(table, interval, burst),
+    now: now ?? Date.now() * 1000,
+  };
   let k = 0;
   for (const check of checks) {
     if (!isRateCheck(check)) {
@@ -62,7 +67,8 @@ export function encodeBatch(checks: readonly AnyCheck[], prefix: string, now: nu
       k += check.items.length;
       continue;
     }
-    const first = check.items[0];
+    const rate = check as Check<RateItem>;
+    const first = rate.items[0];
     const index = indexes[k] ?? 0;
     if (check.mode === 'atMost' && check.items.length !== 1) {
       // Not expressible ("a" holds one item): sent with invalid costs, so the
@@ -81,7 +87,7 @@ export function encodeBatch(checks: readonly AnyCheck[], prefix: string, now: nu
       k += 1;
     } else {
       body.push('m', check.items.length);
-      for (const item of check.items) {
+      for (const item of rate.items) {
         body.push((indexes[k] ?? 0) + 1, item.cost);
         k += 1;
       }
@@ -148,7 +154,7 @@ function decodeMixed(reply: readonly unknown[], offset: number, now: number, che
     const item = check.items[i] as AnyCheck['items'][number];
     const kind = kindOf(item);
     if (kind === undefined) return malformed(`entry ${offset + 1 + i} is for an unknown kind`);
-    const allowed = kind.read(entry, item, (views as unknown as Record<string, unknown>)[item.kind ?? 'rate']);
+    const allowed = kind.read(entry, item, (views as unknown as Record<string, unknown>)[item.kind ?? 'rate'], now);
     if (typeof allowed === 'string') return malformed(`entry ${offset + 1 + i}: ${allowed}`);
     if (verdict !== undefined && verdict !== allowed) return malformed('items of one check disagree on the verdict');
     verdict = allowed;

@@ -387,6 +387,17 @@ export class RedisStore implements Store {
     } catch (error) {
       return Promise.reject(error);
     }
+    const moved = this.#cache === undefined ? undefined : movedBack(check);
+    if (moved === undefined) return this.#submit(keys, check, group, options);
+    // An adjustment may move a TAT back, which the deny cache assumes never happens:
+    // forget the keys, and ignore reports about them until it is done.
+    const cache = this.#cache as DenyCache;
+    cache.suppress(moved);
+    return this.#submit(keys, check, group, options).finally(() => cache.release(moved));
+  }
+
+  /** Sends a validated check to Redis through the batcher, past the circuit breaker when there is one. */
+  #submit(keys: string[], check: AnyCheck, group: number | undefined, options: EvaluateOptions | undefined): Promise<AnyOutcome> {
     const breaker = this.#breakerFor(group);
     if (breaker === undefined) return this.#batcher.submit({ keys, solo: false, check, group }, options?.signal) as Promise<AnyOutcome>;
     const admission: Admission = this.#closing === undefined ? breaker.admit() : 'pass';
@@ -561,6 +572,13 @@ function latest(breakers: readonly CircuitBreaker[]): CircuitBreaker | undefined
  */
 function clusterRouter(client: Cluster): (slot: number) => string {
   return (slot) => client.slots[slot]?.[0] ?? '';
+}
+
+/** The keys whose TAT a check may move back (rate adjustments), or undefined when none. */
+function movedBack(check: AnyCheck): string[] | undefined {
+  let keys: string[] | undefined;
+  for (const item of check.items) if (item.kind === 'rateAdjust') (keys ??= []).push(item.key);
+  return keys;
 }
 
 /** Marks a batcher op as a reset (DEL of its keys) rather than a check. */

@@ -77,7 +77,7 @@ export function toItemResult<L extends AnyLimit>(key: string, limit: L, o: AnyIt
 }
 
 /** Builds the result of a single-item check. */
-export function singleResult(key: string, limit: Limit, outcome: AnyOutcome): LimitResult {
+export function singleResult<L extends AnyLimit>(key: string, limit: L, outcome: AnyOutcome): LimitResult<L> {
   const item = outcome.items[0];
   if (!item) throw new Error('tollgate: outcome without items');
   const r = toItemResult(key, limit, item);

@@ -8,6 +8,7 @@
  * one TypeScript twin, registered in src/kinds.ts.
  */
 import type { StoreHealth } from './health.js';
+import type { QuotaBoundaries } from './quotas.js';
 import type { StoreHooks } from './telemetry/hooks.js';
 
 /** A rate (GCRA) item: take `cost` units of `key`'s bucket, in the integer form the algorithm uses. */
@@ -70,10 +71,56 @@ export interface ExtendItem {
 export type ConcurrencyItem = AcquireItem | ReleaseItem | ExtendItem;
 
 /** One item of a check: a key and what to do with it, of any kind (a union on `kind`). */
-export type AnyItem = RateItem | ConcurrencyItem;
+export type AnyItem = RateItem | ConcurrencyItem | QuotaItem | RateAdjustItem | QuotaAdjustItem;
 
 /** A rate item, the default kind (`Check` and `CheckOutcome` without a type argument are about rate items). */
 export type CheckItem = RateItem;
+/** The window boundaries of a quota around an instant in µs (src/quotas.ts computes them). */
+export type QuotaWindows = (nowUs: number) => QuotaBoundaries;
+
+/** A quota item: take `cost` units of the calendar window holding `now`, under `amount` per window. */
+export interface QuotaItem {
+  /** The kind tag. */
+  readonly kind: 'quota';
+  /** The key of the quota's count (stores add their own prefix). */
+  readonly key: string;
+  /** Units per window (>= 1). */
+  readonly amount: number;
+  /** The windows before, at and after an instant. */
+  readonly windows: QuotaWindows;
+  /** Units to take (>= 0; 0 is a peek). */
+  readonly cost: number;
+}
+
+/** A rate adjustment (settle, refund, penalize): move `key`'s TAT by `delta` emission intervals, never below now. */
+export interface RateAdjustItem {
+  /** The kind tag. */
+  readonly kind: 'rateAdjust';
+  /** The caller's key (stores add their own prefix). */
+  readonly key: string;
+  /** Emission interval T in µs (>= 1). */
+  readonly interval: number;
+  /** Burst B (>= 1). */
+  readonly burst: number;
+  /** Units: negative gives back (never beyond a full bucket), positive takes (even into debt). */
+  readonly delta: number;
+}
+
+/** A quota adjustment: change the count of a window by `delta` units (never below 0). */
+export interface QuotaAdjustItem {
+  /** The kind tag. */
+  readonly kind: 'quotaAdjust';
+  /** The key of the quota's count. */
+  readonly key: string;
+  /** Units per window (>= 1), for the reported `remaining`. */
+  readonly amount: number;
+  /** The windows before, at and after an instant. */
+  readonly windows: QuotaWindows;
+  /** Units: negative gives back, positive charges (even past the amount). */
+  readonly delta: number;
+  /** Start (µs) of the window the adjustment is for; dropped once that window has ended. Undefined: the current window. */
+  readonly window?: number;
+}
 
 /** The kind of an item: its `kind`, `'rate'` when left out. */
 export type ItemKind = NonNullable<AnyItem['kind']>;
@@ -131,10 +178,48 @@ export interface LeaseOutcome {
 }
 
 /** The store's answer for one item of any kind (items and outcomes pair up in order). */
-export type AnyItemOutcome = RateOutcome | LeaseOutcome;
+export type AnyItemOutcome = RateOutcome | LeaseOutcome | QuotaOutcome | AdjustOutcome;
 
 /** The store's answer for one rate item. */
 export type ItemOutcome = RateOutcome;
+/** The store's answer for one quota item. */
+export interface QuotaOutcome {
+  /** Whether this item on its own could pass. */
+  readonly allowed: boolean;
+  /** Units taken (0 when the check as a whole was denied). */
+  readonly granted: number;
+  /** Units still available in the window (0 with a debt). */
+  readonly remaining: number;
+  /** µs until the item could pass: 0 when allowed; the window's end when denied; -1 when never (cost > amount). */
+  readonly retryAfter: number;
+  /** µs until the window ends. */
+  readonly resetAfter: number;
+  /** Start of the window the item was counted in, µs since the epoch. */
+  readonly window: number;
+  /** Units counted in the window after the check. */
+  readonly used: number;
+}
+
+/** The store's answer for one adjustment item (an adjustment always passes). */
+export interface AdjustOutcome {
+  /** Always true. */
+  readonly allowed: true;
+  /** Always 0 (nothing is taken as a grant). */
+  readonly granted: 0;
+  /** Units available after the adjustment. */
+  readonly remaining: number;
+  /** Always 0. */
+  readonly retryAfter: 0;
+  /** µs until the bucket is full again (rate) or the window ends (quota). */
+  readonly resetAfter: number;
+  /** Units given back. */
+  readonly refunded: number;
+  /** Units charged. */
+  readonly charged: number;
+  /** True when nothing changed because the window it was for has ended (quota), or a failure policy answered. */
+  readonly dropped: boolean;
+}
+
 
 /** A check whose items may be of any kind. */
 export type AnyCheck = Check<AnyItem>;

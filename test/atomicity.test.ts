@@ -1,7 +1,8 @@
 /**
- * Atomicity (issue 2): 1,000 concurrent `allow` calls from several processes
- * on one key with burst 100 (perHour(100), so nothing refills during the
- * test) allow exactly 100. Workers are released together through a stdin
+ * Atomicity (issues 2, 14): 1,000 concurrent `allow` calls from several
+ * processes on one key with burst 100 (perHour(100), so nothing refills
+ * during the test) allow exactly 100; 1,600 on one monthly quota of 1,000
+ * grant exactly 1,000. Workers are released together through a stdin
  * barrier so their calls really interleave at the server.
  */
 import assert from 'node:assert/strict';
@@ -22,8 +23,9 @@ interface WorkerReport {
   badRetry: number;
 }
 
-/** An atomicity worker on the harness Redis. */
-const startAtomicityWorker = (port: number, key: string, count: number): Worker<WorkerReport> => startWorker(WORKER, [String(port), key, String(count)]);
+/** An atomicity worker on the harness Redis (`quota`: on a monthly quota of 1,000 instead of perHour(100)). */
+const startAtomicityWorker = (port: number, key: string, count: number, mode = ''): Worker<WorkerReport> =>
+  startWorker(WORKER, [String(port), key, String(count), ...(mode ? [mode] : [])]);
 
 describe('atomicity across processes', () => {
   const children: ChildProcessWithoutNullStreams[] = [];
@@ -54,5 +56,21 @@ describe('atomicity across processes', () => {
     const tat = Number(await client.get(`atomic:${key}`));
     const ahead = tat - (sec * 1_000_000 + usec);
     assert.ok(ahead > 99 * 36_000_000 && ahead <= 100 * 36_000_000, `TAT is ${ahead} µs ahead of now`);
+  });
+
+  it(`1,600 concurrent allows from ${PROCESSES} processes on one monthly quota of 1,000 grant exactly 1,000`, { timeout: 40_000 }, async () => {
+    const key = 'tenant';
+    const workers = Array.from({ length: PROCESSES }, () => startAtomicityWorker(redis.port, key, 400, 'quota'));
+    children.push(...workers.map((w) => w.child));
+    await withTimeout(Promise.all(workers.map((w) => w.ready)), 30_000, 'starting the workers');
+    for (const w of workers) w.child.stdin.write('go\n');
+    const reports = await withTimeout(Promise.all(workers.map((w) => w.report)), 30_000, 'the concurrent calls');
+
+    assert.equal(reports.reduce((s, r) => s + r.allowed, 0), 1000, `allowed per process: ${reports.map((r) => r.allowed).join(', ')}`);
+    assert.equal(reports.reduce((s, r) => s + r.granted, 0), 1000);
+    assert.equal(reports.reduce((s, r) => s + r.denied, 0), 600);
+    assert.equal(reports.reduce((s, r) => s + r.badRetry, 0), 0, 'every denial carries a finite positive retryAfter');
+    const stored = String(await redis.client().get(`atomic:${key}|quota:month`));
+    assert.match(stored, /^\d+:1000$/, 'the window count is exactly 1,000');
   });
 });

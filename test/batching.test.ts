@@ -1,7 +1,8 @@
 /**
  * Batching (SPEC section 9): checks fired together travel in shared script
  * calls, and their results equal those of the same checks run one by one,
- * in issue order, on a MemoryStore with the same fake clock. Also: a bad
+ * in issue order, on a MemoryStore with the same fake clock; rate and quota
+ * checks, compound checks mixing them, and adjustments (issue 14) alike. Also: a bad
  * check in a batch fails alone, batches respect their size caps, resets keep
  * their place in the order, and a lone check goes out without any timer.
  *
@@ -12,8 +13,8 @@
 import assert from 'node:assert/strict';
 import { describe, it, mock } from 'node:test';
 import fc from 'fast-check';
-import { type Limit, LimiterError, MemoryStore, RedisStore, type RedisStoreOptions, perHour, perMinute, resolveLimit } from '../src/index.js';
-import type { Check } from '../src/store.js';
+import { type Limit, LimiterError, MemoryStore, RedisStore, type RedisStoreOptions, perHour, perMinute, quota, resolveLimit, resolveQuota } from '../src/index.js';
+import type { AnyItem, Check } from '../src/store.js';
 import { noopStoreHooks } from '../src/telemetry/hooks.js';
 import { type StoreOp, assertBatchedEqualsOneByOne, itemsFor, withoutSource } from './helpers/batch-equivalence.js';
 import { useRedis } from './helpers/redis-server.js';
@@ -33,6 +34,28 @@ const burst = (key: string): number => resolveLimit(KEY_LIMITS.get(key) as Limit
 
 type Op = StoreOp;
 
+/** Quotas on keys of their own; q2's hourly windows change within a run now and then. */
+const QUOTAS = new Map([
+  ['q1', resolveQuota(quota(4, 'day', { timeZone: 'America/New_York' }))],
+  ['q2', resolveQuota(quota(3, 'hour', { timeZone: 'Asia/Kolkata' }))],
+]);
+const quotaKeyArb = fc.constantFrom(...QUOTAS.keys());
+const quotaItem = (key: string, cost: number): AnyItem => {
+  const q = QUOTAS.get(key);
+  if (q === undefined) throw new Error(`no quota for test key ${key}`);
+  return { kind: 'quota', key, amount: q.amount, windows: q.boundaries, cost };
+};
+const adjustArb: fc.Arbitrary<AnyItem> = fc.oneof(
+  fc.tuple(fc.constantFrom(...KEYS), fc.integer({ min: -3, max: 3 })).map(([key, delta]): AnyItem => {
+    const r = resolveLimit(KEY_LIMITS.get(key) as Limit);
+    return { kind: 'rateAdjust', key, interval: r.interval, burst: r.burst, delta };
+  }),
+  fc.tuple(quotaKeyArb, fc.integer({ min: -3, max: 3 })).map(([key, delta]): AnyItem => {
+    const q = QUOTAS.get(key) as ReturnType<typeof resolveQuota>;
+    return { kind: 'quotaAdjust', key, amount: q.amount, windows: q.boundaries, delta };
+  }),
+);
+
 const keyArb = fc.constantFrom(...KEYS);
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 6, arbitrary: keyArb.chain((key) => fc.integer({ min: 0, max: burst(key) + 1 }).map((cost): Op => ({ kind: 'check', check: { mode: 'all', items: [item(key, cost)] } }))) },
@@ -44,6 +67,14 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       .map((items): Op => ({ kind: 'check', check: { mode: 'all', items } })),
   },
   { weight: 1, arbitrary: fc.uniqueArray(keyArb, { minLength: 1, maxLength: 2 }).map((keys): Op => ({ kind: 'reset', keys })) },
+  { weight: 3, arbitrary: quotaKeyArb.chain((key) => fc.integer({ min: 0, max: 5 }).map((cost): Op => ({ kind: 'check', check: { mode: 'all', items: [quotaItem(key, cost)] } }))) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .tuple(keyArb, fc.integer({ min: 0, max: 2 }), quotaKeyArb, fc.integer({ min: 0, max: 3 }))
+      .map(([key, cost, q, qCost]): Op => ({ kind: 'check', check: { mode: 'all', items: [item(key, cost), quotaItem(q, qCost)] } })),
+  },
+  { weight: 2, arbitrary: fc.array(adjustArb, { minLength: 1, maxLength: 2 }).map((items): Op => ({ kind: 'check', check: { mode: 'all', items } })) },
 );
 /** A round: advance the clock by dt µs, then fire all ops at once. */
 const roundArb = fc.record({ dt: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 30_000_000 })), ops: fc.array(opArb, { minLength: 1, maxLength: 60, size: 'max' }) });

@@ -15,6 +15,7 @@ import { keySlot } from '../src/cluster-slot.js';
 import { ErrorCodes, LimiterError } from '../src/errors.js';
 import { concurrency } from '../src/concurrency.js';
 import { Limiter } from '../src/limiter.js';
+import { quota } from '../src/quotas.js';
 import type { Limit } from '../src/limits.js';
 import { MemoryStore } from '../src/memory-store.js';
 import { RedisStore } from '../src/redis-store.js';
@@ -160,6 +161,26 @@ describe('RedisStore on a Redis Cluster', () => {
     // The denied checks took nothing from the tenant limit: one more unit is still there.
     assert.equal((await limiter.allow('{tenant-7}:tenant', { rate: 3, period: 60_000 })).allowed, true);
     assert.equal((await limiter.allow('{tenant-7}:tenant', { rate: 3, period: 60_000 })).allowed, false);
+  });
+
+  it('quotas (issue 14): a rate limit and a quota on one hash-tagged key share a slot; without a tag they span two', async () => {
+    const limiter = new Limiter({ store: store(), telemetry: false });
+    const rate = { rate: 10, period: 1000 };
+    const month = quota(3, 'month', { timeZone: 'Europe/Berlin', anchorDay: 15 });
+    const verdicts: boolean[] = [];
+    for (let i = 0; i < 4; i += 1) verdicts.push((await limiter.allowAll([{ key: '{tenant-9}', limit: rate }, { key: '{tenant-9}', limit: month }])).allowed);
+    assert.deepEqual(verdicts, [true, true, true, false]);
+    const r = await limiter.reserve('{tenant-9}', rate, { cost: 5 });
+    assert.equal((await r.settle(1)).refunded, 4);
+    assert.equal(await client.get('cl:{tenant-9}|quota:month').then((v) => /:3$/.test(String(v))), true);
+    // 'tenant-10' and 'tenant-10|quota:month' hash differently: the check fails before any call.
+    assert.notEqual(keySlot('cl:tenant-10'), keySlot('cl:tenant-10|quota:month'));
+    await assert.rejects(
+      limiter.allowAll([{ key: 'tenant-10', limit: rate }, { key: 'tenant-10', limit: month }]),
+      (error: unknown) => error instanceof LimiterError && error.code === ErrorCodes.CROSS_SLOT,
+    );
+    await limiter.reset('{tenant-9}');
+    assert.equal(await client.exists('cl:{tenant-9}|quota:month'), 0);
   });
 
   it('finds the script again after SCRIPT FLUSH on every node', async () => {

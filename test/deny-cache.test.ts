@@ -16,7 +16,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { type Limit, LimiterError, RedisStore, perHour, perMinute, resolveLimit } from '../src/index.js';
 import { DenyCache, EXACT_CLOCK, type TimeAnchor } from '../src/deny-cache.js';
-import type { Check } from '../src/store.js';
+import type { Check, RateOutcome } from '../src/store.js';
 import { noopStoreHooks } from '../src/telemetry/hooks.js';
 import { itemsFor, withoutSource } from './helpers/batch-equivalence.js';
 import { useRedis } from './helpers/redis-server.js';
@@ -162,7 +162,7 @@ describe('local deny cache', () => {
         if (outcome.source !== 'cache') continue;
         local += 1;
         const fromRedis = await referee.evaluate(single('a')); // evaluated later: its now is later
-        const [o, r] = [outcome.items[0], fromRedis.items[0]];
+        const [o, r] = [outcome.items[0] as RateOutcome | undefined, fromRedis.items[0] as RateOutcome | undefined];
         assert.ok(o && r && !fromRedis.allowed);
         assert.equal(o.tat, r.tat);
         assert.equal(o.remaining, r.remaining);

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { type AnyCheck, Limiter, LimiterError, RedisStore, type Store, perMinute } from '../src/index.js';
+import { type AnyCheck, Limiter, LimiterError, RedisStore, type Store, perMinute, quota } from '../src/index.js';
 import { freePort, useRedis } from './helpers/redis-server.js';
 
 const L = perMinute(2);
@@ -108,6 +108,37 @@ describe('failure policy', () => {
       assert.ok((answers[2]?.retryAfter ?? 0) > 0);
       const all = await limiter.allowAll([{ key: 'k', limit: L }, { key: 'other', limit: L }]);
       assert.deepEqual([all.allowed, all.reason], [false, 'local']);
+    });
+
+    it('quotas and adjustments (issue 14): every policy answers for them too', { timeout: 10_000 }, async () => {
+      const q = quota(3, 'day');
+      const thrown = new Limiter({ store: deadStore() });
+      await assert.rejects(thrown.allow('k', q), isStoreFailure);
+      await assert.rejects(thrown.refund('k', q, 1), isStoreFailure);
+      await assert.rejects(thrown.penalize('k', L, 1), isStoreFailure);
+
+      const open = new Limiter({ store: deadStore(), onStoreError: 'open' });
+      const r = await open.reserve('k', q, { cost: 2 });
+      assert.deepEqual([r.allowed, r.granted, r.remaining, r.reason], [true, 2, 1, 'open']);
+      // The store took nothing, so the settlement has nothing to adjust: dropped, without a call.
+      const settled = await r.settle(1);
+      assert.deepEqual([settled.dropped, settled.refunded, settled.charged, settled.reason], [true, 0, 0, 'open']);
+      const refund = await open.refund('k', L, 1);
+      assert.deepEqual([refund.dropped, refund.refunded, refund.reason], [true, 0, 'open']);
+
+      const closed = new Limiter({ store: deadStore(), onStoreError: 'closed' });
+      const denied = await closed.allow('k', q);
+      assert.deepEqual([denied.allowed, denied.reason], [false, 'closed']);
+      assert.ok(denied.retryAfter > 0 && Number.isFinite(denied.retryAfter), String(denied.retryAfter));
+      assert.equal((await closed.allow('k', q, { cost: 4 })).retryAfter, Infinity);
+
+      const local = new Limiter({ store: deadStore(), onStoreError: 'local' });
+      const mixed = await local.allowAll([{ key: 'k', limit: L }, { key: 'k', limit: q, cost: 3 }]);
+      assert.deepEqual([mixed.allowed, mixed.reason, mixed.items?.map((i) => i.remaining)], [true, 'local', [1, 0]]);
+      assert.equal((await local.allow('k', q)).allowed, false, 'the local store counted the quota');
+      // The in-process store applies adjustments made while Redis is away.
+      const given = await local.refund('k', q, 2);
+      assert.deepEqual([given.refunded, given.remaining, given.reason], [2, 2, 'local']);
     });
 
     it('never absorbs invalid input or a bad clock', { timeout: 10_000 }, async () => {

@@ -15,7 +15,7 @@ import { LimiterError } from '../src/errors.js';
 import { evaluateGcra } from '../src/gcra.js';
 import { decodeBatch, encodeBatch } from '../src/redis-codec.js';
 import { gcraScript } from '../src/redis-store.js';
-import type { Check, CheckItem, CheckOutcome } from '../src/store.js';
+import type { Check, CheckItem, CheckOutcome, RateItem } from '../src/store.js';
 import { useRedis } from './helpers/redis-server.js';
 import { ScriptWrites } from './helpers/script-writes.js';
 
@@ -37,7 +37,7 @@ const isCode = (value: unknown, code: string, pattern = /./): boolean => value i
 /** What a store evaluating `checks` one by one at `now` on `state` would answer (src/gcra.ts). */
 function reference(checks: readonly Check[], now: number, state = new Map<string, number>()): CheckOutcome[] {
   const tats = { get: (key: string) => state.get(key), set: (key: string, tat: number) => void state.set(key, tat) };
-  return checks.map((check) => ({ ...evaluateGcra(check, now, tats), now, source: 'redis' }));
+  return checks.map((check) => ({ ...evaluateGcra(check as Check<RateItem>, now, tats), now, source: 'redis' }));
 }
 
 /** Asserts `reply` is an error reply of the script whose message matches `pattern`. */
@@ -150,12 +150,18 @@ describe('lua/gcra.lua arguments and reply', () => {
         assert.equal(await redis.shared.dbsize(), 0);
       });
     }
-    for (const bad of ['0', 'x', '1.5', '-2', '']) {
+    for (const bad of ['x', '1.5', '-2', '']) {
       it(`limit count = ${JSON.stringify(bad)}`, async () => {
-        assertError(await call(['k'], [NOW, bad, T, B, 1, 1]), /limit count must be an integer >= 1/, bad);
+        assertError(await call(['k'], [NOW, bad, T, B, 1, 1]), /limit count must be an integer >= 0/, bad);
         assert.equal(await redis.shared.dbsize(), 0);
       });
     }
+    it('limit count 0 (a call of other kinds only): a packed rate check fails its slot alone', async () => {
+      const reply = (await call(['k', 'j'], [NOW, 0, 2, 3, 'x', 1, 'q', 5, 1, 2, NOW + 1, NOW + 2, 1])) as unknown[];
+      assert.ok(reply[1] instanceof Error && /the limit count is 0/.test(reply[1].message), String(reply[1]));
+      assert.equal(reply[2], 0);
+      assert.equal(await redis.shared.dbsize(), 1);
+    });
     for (const bad of ['2', '1000000']) {
       it(`limit count ${bad} larger than the pairs given (the script does not loop over missing pairs)`, async () => {
         assertError(await call(['k'], [NOW, bad, T, B, 1]), new RegExp(`limit count ${bad} is more than the \\(T, B\\) pairs given`), bad);
@@ -170,7 +176,7 @@ describe('lua/gcra.lua arguments and reply', () => {
     }
     it('a missing check count, and a missing limit count', async () => {
       assertError(await call([], [NOW, 1, T, B]), /check count must be an integer >= 1, got nil/, 'no C');
-      assertError(await call([], [NOW]), /limit count must be an integer >= 1, got nil/, 'no L');
+      assertError(await call([], [NOW]), /limit count must be an integer >= 0, got nil/, 'no L');
       assert.equal(await redis.shared.dbsize(), 0);
     });
   });

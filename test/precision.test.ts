@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { Limiter, LimiterError, MemoryStore, RedisStore, perSecond, resolveLimit } from '../src/index.js';
+import type { RateOutcome } from '../src/store.js';
 import { ceilDiv, floorDiv, usToMs } from '../src/intmath.js';
 import { useRedis } from './helpers/redis-server.js';
 
@@ -33,7 +34,7 @@ describe('precision with the real clocks', () => {
     const store = new RedisStore({ client: redis.shared, prefix: 'p:' });
     const limit = resolveLimit(perSecond(10));
     const outcome = await store.evaluate({ mode: 'all', items: [{ key: 'raw', interval: limit.interval, burst: limit.burst, cost: 1 }] });
-    const item = outcome.items[0];
+    const item = outcome.items[0] as RateOutcome | undefined;
     assert.ok(item);
     assert.equal(item.tat - outcome.now, 100_000);
     assert.equal(item.remaining, 9);

@@ -15,7 +15,7 @@ import { Limiter, LimiterError, RedisStore, perMinute } from '../src/index.js';
 import { decodeBatch, encodeBatch } from '../src/redis-codec.js';
 import { gcraScript } from '../src/redis-store.js';
 import { Script, type ScriptClient, isNoScript } from '../src/script.js';
-import type { Check, CheckOutcome } from '../src/store.js';
+import type { Check, CheckOutcome, RateOutcome } from '../src/store.js';
 import { callsOf, commandStats, resetStats } from './helpers/commandstats.js';
 import { useRedis } from './helpers/redis-server.js';
 
@@ -109,7 +109,7 @@ describe('script runner', () => {
     assert.deepEqual(log, ['evalsha', 'eval']);
     assert.deepEqual(reply, [NOW, NOW + T], 'the EVAL fallback ran the same script on the same state');
     const [outcome] = decodeBatch(reply, checks) as [CheckOutcome];
-    assert.deepEqual([outcome.allowed, outcome.items[0]?.remaining, outcome.items[0]?.tat], [true, 1, NOW + 2 * T]);
+    assert.deepEqual([outcome.allowed, outcome.items[0]?.remaining, (outcome.items[0] as RateOutcome | undefined)?.tat], [true, 1, NOW + 2 * T]);
     assert.equal(await redis.shared.get('sr:x'), String(NOW + 2 * T));
   });
 

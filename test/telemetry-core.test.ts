@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SpanKind, SpanStatusCode, metrics, trace } from '@opentelemetry/api';
-import { ErrorCodes, Limiter, LimiterError, MemoryStore, perSecond } from '../src/index.js';
+import { ErrorCodes, Limiter, LimiterError, MemoryStore, perSecond, quota } from '../src/index.js';
 import { type Limit } from '../src/limits.js';
 import { DURATION_BUCKETS, MetricNames } from '../src/telemetry/names.js';
 import { histogramCount, histogramPoints, otel, recordedStrings, sumPoints, sumValue, useOtelGlobals } from './helpers/otel.js';
@@ -216,5 +216,36 @@ describe('telemetry: checks on the MemoryStore', () => {
         (error: unknown) => error instanceof LimiterError && error.code === ErrorCodes.INVALID_OPTION && message.test(error.message),
       );
     }
+  });
+});
+
+describe('telemetry: adjustments after the fact (issue 14)', () => {
+  it('counts settled units by direction and limit name, and no adjustment as a check', async () => {
+    const sdk = otel();
+    const limiter = new Limiter({ store: new MemoryStore({ now: fixed }), meterProvider: sdk.meterProvider });
+    const tokens: Limit = { rate: 100, period: 60_000, name: 'tokens' };
+    const month = quota(1000, 'month', { name: 'month' });
+    const r = await limiter.reserve('t', tokens, { cost: 30 });
+    await r.settle(10); // 20 back
+    const c = await limiter.allowAll([
+      { key: 't', limit: tokens, cost: 5 },
+      { key: 't', limit: month, cost: 5 },
+    ]);
+    await c.settle([9, 2]); // tokens: 4 more; month: 3 back
+    await limiter.penalize('t', month, 7);
+    await limiter.refund('other', perSecond(3), 2); // an unnamed limit with nothing to give back: no data point
+    const m = await sdk.collect();
+    const settled = m.get(MetricNames.SETTLED_UNITS);
+    assert.equal(settled?.descriptor.unit, '{unit}');
+    const expected: [Record<string, string>, number][] = [
+      [{ 'tollgate.settle.direction': 'refunded', 'tollgate.limit.name': 'tokens' }, 20],
+      [{ 'tollgate.settle.direction': 'charged', 'tollgate.limit.name': 'tokens' }, 4],
+      [{ 'tollgate.settle.direction': 'refunded', 'tollgate.limit.name': 'month' }, 3],
+      [{ 'tollgate.settle.direction': 'charged', 'tollgate.limit.name': 'month' }, 7],
+    ];
+    for (const [attributes, value] of expected) assert.equal(sumValue(settled, attributes), value, JSON.stringify(attributes));
+    assert.equal(sumPoints(settled).filter(([, value]) => value > 0).length, expected.length, 'no other data points');
+    // Two checks (the reservation and allowAll); the adjustments decided nothing.
+    assert.equal(sumPoints(m.get(MetricNames.CHECKS)).reduce((s, [, value]) => s + value, 0), 2);
   });
 });

@@ -216,6 +216,13 @@ export class Instrumentation {
     dropLease(lease.limit.name ?? '', lease);
   }
 
+  /** Counts units adjusted after the fact (tollgate.settled.units) under the limits' name. */
+  settled(limits: CheckLimits, refunded: number, charged: number): void {
+    if (refunded === 0 && charged === 0) return;
+    if (!this.#explicit && apiIdle()) return;
+    this.#resolveMetrics()?.countSettled(limitName(limits) ?? '', refunded, charged);
+  }
+
   #resolveMetrics(): TollgateMetrics | null {
     const provider = this.#meterProvider ?? metrics.getMeterProvider();
     if (provider !== this.#meterFrom) {

@@ -111,6 +111,7 @@ export class TollgateMetrics {
   readonly #leasesInFlight: ObservableUpDownCounter;
   readonly #leasesExpired: ObservableCounter;
   readonly #expiredCells = new Map<string, Cell>();
+  readonly #settled: ObservableCounter;
   /** name -> cells indexed by (allowed ? 0 : 1) * SLOTS.length + slot index. */
   readonly #checkCells = new Map<string, (CheckCell | undefined)[]>();
   readonly #errorCells = new Map<string, CheckCell>();
@@ -119,6 +120,8 @@ export class TollgateMetrics {
   readonly #breakerCells = new Map<string, Cell>();
   readonly #unconfirmedCells = new Map<StoreType, Cell>();
   readonly #httpCells = new Map<string, (Cell | undefined)[]>();
+  /** name -> [refunded, charged] cells. */
+  readonly #settledCells = new Map<string, [Cell, Cell]>();
   readonly #names = new Set<string>();
 
   /** Creates the instruments on `provider`'s `tollgate` meter. */
@@ -180,7 +183,12 @@ export class TollgateMetrics {
       unit: '{lease}',
       valueType: ValueType.INT,
     });
-    const observables: Observable[] = [this.#checks, this.#cacheHits, this.#storeErrors, this.#breakerChanges, this.#unconfirmed, this.#pending, this.#http, this.#leasesInFlight, this.#leasesExpired];
+    this.#settled = meter.createObservableCounter(M.SETTLED_UNITS, {
+      description: 'Units adjusted after the fact (settled reservations, refunds, penalties), by direction and limit name.',
+      unit: '{unit}',
+      valueType: ValueType.INT,
+    });
+    const observables: Observable[] = [this.#checks, this.#cacheHits, this.#storeErrors, this.#breakerChanges, this.#unconfirmed, this.#pending, this.#http, this.#leasesInFlight, this.#leasesExpired, this.#settled];
     meter.addBatchObservableCallback((result) => this.#observe(result), observables);
   }
 
@@ -285,6 +293,23 @@ export class TollgateMetrics {
     cell.count += n;
   }
 
+  /** Counts units given back (`refunded`) and taken (`charged`) after the fact under limit `name` ('' when unnamed). */
+  countSettled(name: string, refunded: number, charged: number): void {
+    let cells = this.#settledCells.get(name);
+    if (cells === undefined) {
+      const bounded = this.#bound(name);
+      if (bounded !== name) return this.countSettled(bounded, refunded, charged);
+      const cell = (direction: string): Cell => ({
+        attributes: name === '' ? { [A.SETTLE_DIRECTION]: direction } : { [A.SETTLE_DIRECTION]: direction, [A.LIMIT_NAME]: name },
+        count: 0,
+      });
+      cells = [cell('refunded'), cell('charged')];
+      this.#settledCells.set(name, cells);
+    }
+    cells[0].count += refunded;
+    cells[1].count += charged;
+  }
+
   /** Keeps at most MAX_NAMES distinct names; later ones become OVERFLOW_NAME. */
   #bound(name: string): string {
     if (this.#names.has(name)) return name;
@@ -301,6 +326,7 @@ export class TollgateMetrics {
     observeCells(result, this.#breakerChanges, this.#breakerCells.values());
     observeCells(result, this.#unconfirmed, this.#unconfirmedCells.values());
     for (const cells of this.#httpCells.values()) observeCells(result, this.#http, cells);
+    for (const cells of this.#settledCells.values()) observeCells(result, this.#settled, cells);
     for (const type of pendingTypes) result.observe(this.#pending, pending[type], { [A.STORE_TYPE]: type });
     observeCells(result, this.#leasesExpired, this.#expiredCells.values());
     const held = new Map<string, number>();

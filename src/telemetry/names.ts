@@ -33,6 +33,8 @@ export const MetricNames = {
   LEASES_IN_FLIGHT: 'tollgate.concurrency.in_flight',
   /** Counter of concurrency leases found expired without a release (removed by a later acquire), by limit name. Unit `{lease}`. */
   LEASES_EXPIRED: 'tollgate.concurrency.expired',
+  /** Counter of units adjusted after the fact (settle, refund, penalize), by direction and limit name. Unit `{unit}`. */
+  SETTLED_UNITS: 'tollgate.settled.units',
   /** Counter of HTTP requests the middleware handled, by result and policy. Unit `{request}`. */
   HTTP_REQUESTS: 'tollgate.http.requests',
 } as const;
@@ -45,6 +47,8 @@ export const AttributeNames = {
   SOURCE: 'tollgate.check.source',
   /** The limit's `name` (compound checks: the item names joined by `,`). */
   LIMIT_NAME: 'tollgate.limit.name',
+  /** `refunded` | `charged`: which way settled units went. */
+  SETTLE_DIRECTION: 'tollgate.settle.direction',
   /** `open` | `closed` | `local`: the failure policy that answered. */
   FAILURE_POLICY: 'tollgate.failure.policy',
   /** The LimiterError code (or Redis error prefix on client spans) of a failure. */

@@ -6,11 +6,13 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 
-/** A spawned worker: `ready` once it printed "ready", `report` its first JSON line. */
+/** A spawned worker: `ready` once it printed "ready", `report` its first JSON line, `next()` each later one. */
 export interface Worker<R> {
   readonly child: ChildProcessWithoutNullStreams;
   readonly ready: Promise<void>;
   readonly report: Promise<R>;
+  /** The JSON lines after the first, one per call, in order. */
+  next(): Promise<R>;
 }
 
 /** Starts `node --import tsx <file> ...args`; `report` rejects (with its stderr) if it exits before printing a JSON line. */
@@ -21,14 +23,25 @@ export function startWorker<R>(file: string, args: readonly string[]): Worker<R>
   const lines = createInterface({ input: child.stdout });
   let onReady: () => void = () => undefined;
   const ready = new Promise<void>((resolve) => (onReady = resolve));
-  const report = new Promise<R>((resolve, reject) => {
-    lines.on('line', (line) => {
-      if (line === 'ready') onReady();
-      else if (line.startsWith('{')) resolve(JSON.parse(line) as R);
-    });
-    child.once('exit', (code) => reject(new Error(`worker exited with ${code} before reporting: ${stderr}`)));
+  const reports: R[] = [];
+  const waiting: ((report: R) => void)[] = [];
+  lines.on('line', (line) => {
+    if (line === 'ready') onReady();
+    else if (line.startsWith('{')) {
+      const parsed = JSON.parse(line) as R;
+      const take = waiting.shift();
+      if (take) take(parsed);
+      else reports.push(parsed);
+    }
   });
-  return { child, ready: Promise.race([ready, report.then(() => undefined)]), report };
+  const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`worker exited with ${code} before reporting: ${stderr}`))));
+  exited.catch(() => undefined);
+  const next = (): Promise<R> => {
+    const queued = reports.shift();
+    return queued !== undefined ? Promise.resolve(queued) : Promise.race([new Promise<R>((resolve) => waiting.push(resolve)), exited]);
+  };
+  const report = next();
+  return { child, ready: Promise.race([ready, report.then(() => undefined)]), report, next };
 }
 
 /** `promise`, or a rejection naming `what` once `ms` pass first. */

@@ -34,12 +34,16 @@ const hourly = quota(3, 'hour');
 for (const backend of all) {
   describe(`HTTP quotas and settle (${backend.kind} store)`, () => {
     const servers: Listening[] = [];
+    const limiters: Limiter[] = [];
     afterEach(async () => {
       while (servers.length > 0) await servers.pop()?.close();
+      while (limiters.length > 0) await limiters.pop()?.store.close();
     });
     const setup = () => {
       const clock = new TestClock();
-      return { clock, limiter: new Limiter({ store: backend.store(clock) }) };
+      const limiter = new Limiter({ store: backend.store(clock) });
+      limiters.push(limiter);
+      return { clock, limiter };
     };
 
     it('Express: a quota beside a rate limit: q and the window as w, t and Retry-After to its end, 429 naming it', async () => {

@@ -68,7 +68,11 @@ describe('settlement known answers: RedisStore', () => {
     it(c.name, async () => {
       let t = T0;
       const store = new RedisStore({ client: redis.shared, prefix: `set${(n += 1)}:`, now: () => t });
-      await runCase(c, new Limiter({ store }), (v) => (t = v));
+      try {
+        await runCase(c, new Limiter({ store }), (v) => (t = v));
+      } finally {
+        await store.close();
+      }
     });
   }
 

@@ -45,15 +45,16 @@ async function main(): Promise<void> {
   const store = new RedisStore({ url: `redis://127.0.0.1:${port}`, timeout: 500, pool: { maxPending: MAX_PENDING }, onEvent: () => undefined });
   const local = new Limiter({ store, onStoreError: 'local', telemetry: false });
   const strict = new Limiter({ store, telemetry: false });
-  // 2,000 keys at 5/s with a burst of 5, hit by 32 loops (each pausing 4 ms between checks, so the
-  // soak leaves CPU to others on a shared machine): keys pass some checks and are denied others.
+  // 32 loops, each pausing 4 ms between checks (the soak leaves CPU to others on a shared machine):
+  // every other check goes to one of 50 hot keys (denied most of the time at 5/s), the rest to
+  // 20,000 cold keys (allowed), so the deny cache and Redis both see steady work.
   const limit = perSecond(5);
   const counts = new Map<string, number>();
   const count = (what: string): void => void counts.set(what, (counts.get(what) ?? 0) + 1);
   let running = true;
   const loops = Array.from({ length: 32 }, async (_, loop) => {
     for (let i = 0; running; i += 1) {
-      const key = `user:${(loop * 7919 + i * 104729) % 2000}`;
+      const key = i % 2 === 0 ? `hot:${(loop + i) % 50}` : `cold:${(loop * 7919 + i * 104729) % 20_000}`;
       const limiter = i % 4 === 0 ? strict : local;
       try {
         const r = await limiter.allow(key, limit);

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { LimiterError, RedisStore, type RedisStoreOptions, perMinute, resolveLimit } from '../src/index.js';
-import type { Check } from '../src/store.js';
+import type { Check, CheckOutcome } from '../src/store.js';
 import type { StoreHooks } from '../src/telemetry/hooks.js';
 import { freePort, startRedis, useRedis } from './helpers/redis-server.js';
 
@@ -41,6 +41,19 @@ function track<T>(promise: Promise<T>, log: string[], name: string): Promise<Pro
       return { status: 'rejected', reason };
     },
   );
+}
+
+/** Evaluates a check on `key` every 50 ms (at most 40 times) until the store answers; failures meanwhile must have one of `codes`. */
+async function onceServed(store: RedisStore, key: string, codes: readonly string[]): Promise<CheckOutcome | undefined> {
+  for (let attempt = 0; attempt < 40; attempt += 1) {
+    const outcome = await store.evaluate(check(key)).catch(async (error: unknown) => {
+      assert.ok(error instanceof LimiterError && codes.includes(error.code), String(error));
+      await sleep(50);
+      return undefined;
+    });
+    if (outcome !== undefined) return outcome;
+  }
+  return undefined;
 }
 
 /** Hooks that count pending work and store errors. */
@@ -122,14 +135,7 @@ describe('deadlines and bounded waiting', () => {
       await over;
       await sleep(50); // the late reply (or the command timeout) arrives and is ignored
       // The silent connection may have been recycled meanwhile: it serves again once reconnected.
-      let outcome;
-      for (let attempt = 0; attempt < 40 && outcome === undefined; attempt += 1) {
-        outcome = await store.evaluate(check('k')).catch(async (error: unknown) => {
-          assert.ok(error instanceof LimiterError && ['ERR_STORE', 'ERR_TIMEOUT'].includes(error.code), String(error));
-          await sleep(50);
-          return undefined;
-        });
-      }
+      const outcome = await onceServed(store, 'k', ['ERR_STORE', 'ERR_TIMEOUT']);
       assert.equal(outcome?.allowed, true);
       assert.equal(count.pending(), 0);
       await store.close();
@@ -146,14 +152,7 @@ describe('deadlines and bounded waiting', () => {
     assert.equal(store.stats.inFlight, 0, 'the connection was recycled and the call failed');
     assert.ok(performance.now() - started < PAUSE_MS, 'while Redis was still paused');
     await pauseOver;
-    let outcome;
-    for (let attempt = 0; attempt < 40 && outcome === undefined; attempt += 1) {
-      outcome = await store.evaluate(check('b')).catch(async (error: unknown) => {
-        assert.ok(error instanceof LimiterError && ['ERR_POOL_TIMEOUT', 'ERR_STORE'].includes(error.code), String(error));
-        await sleep(50);
-        return undefined;
-      });
-    }
+    const outcome = await onceServed(store, 'b', ['ERR_POOL_TIMEOUT', 'ERR_STORE']);
     assert.equal(outcome?.allowed, true, 'the recycled connection serves again');
   });
 

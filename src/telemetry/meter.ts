@@ -237,24 +237,12 @@ export class TollgateMetrics {
 
   /** Counts one store error with code `code`. */
   countStoreError(type: StoreType, code: string): void {
-    const key = `${type}\u0000${code}`;
-    let cell = this.#storeErrorCells.get(key);
-    if (cell === undefined) {
-      cell = { attributes: { [A.STORE_TYPE]: type, [A.ERROR_TYPE]: code }, count: 0 };
-      this.#storeErrorCells.set(key, cell);
-    }
-    cell.count += 1;
+    countIn(this.#storeErrorCells, type, A.ERROR_TYPE, code);
   }
 
   /** Counts one change of a store's circuit breaker into `state`. */
   countBreakerChange(type: StoreType, state: string): void {
-    const key = `${type}\u0000${state}`;
-    let cell = this.#breakerCells.get(key);
-    if (cell === undefined) {
-      cell = { attributes: { [A.STORE_TYPE]: type, [A.BREAKER_STATE]: state }, count: 0 };
-      this.#breakerCells.set(key, cell);
-    }
-    cell.count += 1;
+    countIn(this.#breakerCells, type, A.BREAKER_STATE, state);
   }
 
   /** Counts `n` checks reported failed whose script call had been sent (Redis may have applied them). */
@@ -336,6 +324,17 @@ export class TollgateMetrics {
     }
     for (const [name, count] of held) result.observe(this.#leasesInFlight, count, name === '' ? {} : { [A.LIMIT_NAME]: name });
   }
+}
+
+/** Counts one event in the cell of (store type, `attribute` = `value`) of `cells`, made on first use. */
+function countIn(cells: Map<string, Cell>, type: StoreType, attribute: string, value: string): void {
+  const key = `${type}\u0000${value}`;
+  let cell = cells.get(key);
+  if (cell === undefined) {
+    cell = { attributes: { [A.STORE_TYPE]: type, [attribute]: value }, count: 0 };
+    cells.set(key, cell);
+  }
+  cell.count += 1;
 }
 
 function observeCells(result: BatchObservableResult, instrument: Observable, cells: Iterable<Cell | undefined>): void {

@@ -92,6 +92,19 @@ export interface BatcherLimits {
   readonly timeout: number;
 }
 
+/**
+ * Told how every op ended (the store's circuit breaker listens here): one
+ * call per op, allocating nothing, so the steady state costs no promise per check.
+ */
+export interface BatchMonitor {
+  /** An op of `group` (a Cluster slot, if any) was answered. */
+  succeeded(group: number | undefined): void;
+  /** An op of `group` failed (not called for aborts). */
+  failed(error: LimiterError, group: number | undefined): void;
+}
+
+const NO_MONITOR: BatchMonitor = { succeeded: () => undefined, failed: () => undefined };
+
 /** Describes where a call on `lane` goes, for the batch span (see {@link BatchTarget}). */
 export type DescribeTarget = (lane: Lane) => BatchTarget | undefined;
 
@@ -169,6 +182,7 @@ export class Batcher<O extends BatchOp, R> {
   readonly #route: Router | undefined;
   /** Calls in flight per route. */
   readonly #routeCalls = new Map<string, number>();
+  readonly #monitor: BatchMonitor;
   readonly #pins = new Map<string, Pin>();
   /** Waiting ops per group (cluster slot), so gathering a call stops once its group has none left. */
   readonly #groups = new Map<number, number>();
@@ -189,12 +203,21 @@ export class Batcher<O extends BatchOp, R> {
 
   /**
    * @param pool - the connections; @param execute - sends one call; @param limits - bounds;
-   * @param target - describes a call's destination; @param route - routes groups to nodes (Redis Cluster)
+   * @param target - describes a call's destination; @param route - routes groups to nodes (Redis Cluster);
+   * @param monitor - told how each op ended
    */
-  constructor(pool: Pool, execute: ExecuteBatch<O, R>, limits: BatcherLimits, target: DescribeTarget = () => undefined, route?: Router) {
+  constructor(
+    pool: Pool,
+    execute: ExecuteBatch<O, R>,
+    limits: BatcherLimits,
+    target: DescribeTarget = () => undefined,
+    route?: Router,
+    monitor: BatchMonitor = NO_MONITOR,
+  ) {
     this.#pool = pool;
     this.#target = target;
     this.#route = route;
+    this.#monitor = monitor;
     this.#execute = execute;
     this.#limits = limits;
     this.#pendingAlarm = new Alarm(this.#expirePending);
@@ -227,7 +250,10 @@ export class Batcher<O extends BatchOp, R> {
     } else if (signal?.aborted) early = new LimiterError(ErrorCodes.ABORTED, 'the check was aborted', { cause: signal.reason });
     else early = this.#pool.failure();
     if (early) {
-      if (early.code !== ErrorCodes.ABORTED) hooks.onStoreError(early.code);
+      if (early.code !== ErrorCodes.ABORTED) {
+        hooks.onStoreError(early.code);
+        this.#monitor.failed(early, op.group);
+      }
       return Promise.reject(early);
     }
     const context = hooks === noopStoreHooks ? undefined : hooks.captureContext();
@@ -601,6 +627,7 @@ export class Batcher<O extends BatchOp, R> {
     job.state = DONE;
     job.cleanup?.();
     this.#hooks.onPending(-1);
+    this.#monitor.succeeded(job.op.group);
     job.resolve(value);
   }
 
@@ -612,6 +639,7 @@ export class Batcher<O extends BatchOp, R> {
     job.cleanup?.();
     this.#hooks.onPending(-1);
     if (report) this.#hooks.onStoreError(error.code);
+    if (error.code !== ErrorCodes.ABORTED) this.#monitor.failed(error, job.op.group);
     job.reject(error);
   }
 

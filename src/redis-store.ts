@@ -12,7 +12,7 @@
  * (cluster-slot.ts) and the batcher keeps every call within one slot.
  */
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
-import { type BatchOp, Batcher } from './batcher.js';
+import { type BatchMonitor, type BatchOp, Batcher } from './batcher.js';
 import { type Admission, type BreakerChange, type BreakerOptions, type BreakerState, CircuitBreaker, markAnswered } from './breaker.js';
 import { type Clock, checkClockOption, readClock } from './clock.js';
 import { monotonicMicros } from './deadline.js';
@@ -286,7 +286,7 @@ export class RedisStore implements Store {
       ...(lane.server.address === undefined ? {} : { serverAddress: lane.server.address }),
       ...(lane.server.port === undefined ? {} : { serverPort: lane.server.port }),
       ...(lane.server.namespace === undefined ? {} : { namespace: lane.server.namespace }),
-    }), route);
+    }), route, this.#breakerOptions && this.#monitor);
     this.#pool.onChange(() => this.#batcher.dispatch());
     this.#pool.onReady((lane) => {
       this.#breaker?.wake();
@@ -343,6 +343,12 @@ export class RedisStore implements Store {
   }
 
   /** The breaker guarding `group` (a cluster slot): its master's, or the store's one. */
+  /** Feeds the breakers with how every batcher op ended (a probe's own end is followed by evaluate()). */
+  readonly #monitor: BatchMonitor = {
+    succeeded: (group) => this.#breakerFor(group)?.success(false),
+    failed: (error, group) => this.#breakerFor(group)?.failure(error, false),
+  };
+
   #breakerFor(group: number | undefined): CircuitBreaker | undefined {
     const route = this.#route;
     const options = this.#breakerOptions;
@@ -399,20 +405,22 @@ export class RedisStore implements Store {
   /** Sends a validated check to Redis through the batcher, past the circuit breaker when there is one. */
   #submit(keys: string[], check: AnyCheck, group: number | undefined, options: EvaluateOptions | undefined): Promise<AnyOutcome> {
     const breaker = this.#breakerFor(group);
-    if (breaker === undefined) return this.#batcher.submit({ keys, solo: false, check, group }, options?.signal) as Promise<AnyOutcome>;
-    const admission: Admission = this.#closing === undefined ? breaker.admit() : 'pass';
+    // A breaker hears of every answer and failure from the batcher (no promise per check); only
+    // the half-open probe is followed here, to free the probe slot when it settles.
+    const admission: Admission = breaker === undefined || this.#closing !== undefined ? 'pass' : breaker.admit();
     if (admission instanceof LimiterError) {
       this.#hooks.onStoreError(admission.code);
       return Promise.reject(admission);
     }
-    const probe = admission === 'probe';
-    return (this.#batcher.submit({ keys, solo: false, check, group }, options?.signal) as Promise<AnyOutcome>).then(
+    const pending = this.#batcher.submit({ keys, solo: false, check, group }, options?.signal) as Promise<AnyOutcome>;
+    if (admission === 'pass' || breaker === undefined) return pending;
+    return pending.then(
       (outcome) => {
-        breaker.success(probe);
+        breaker.success(true);
         return outcome;
       },
       (error: unknown) => {
-        breaker.failure(error, probe);
+        breaker.failure(error, true);
         throw error;
       },
     );

@@ -1,95 +1,86 @@
 -- tollgate kind: concurrency limits, at most `max` leases held at once per
--- key, each lease expiring on its own `ttl` after it was taken or renewed.
+-- key, each expiring on its own `ttl` after it was taken or renewed.
 -- Part of the script assembled by src/lua.ts (after lua/prologue.lua, whose
 -- helpers it uses); src/concurrency-kind.ts is its TypeScript twin.
 --
 -- A key's leases live in one sorted set: member = lease id (chosen by the
 -- client, random and unguessable), score = expiry in µs on the call's clock.
--- A lease is held while now < its expiry; every acquire first removes the
--- expired ones (ZREMRANGEBYSCORE -inf now), so the leases of a process that
--- died free themselves after their ttl. After every write the key lives
--- (PEXPIRE) until one ttl (of that write) past its newest lease's expiry, so
--- that leases which expired unreleased are still there to be counted by the
--- next acquire for a while.
+-- A lease is held while now < its expiry; every acquire and release first
+-- removes the expired ones (ZREMRANGEBYSCORE -inf now) and counts them, so
+-- the leases of a process that died free themselves after their ttl. Each
+-- write keeps the key (PEXPIRE, never shortened) until one ttl past the
+-- lease it wrote, so leases that expire unreleased are still there to be
+-- counted by the next acquire for a while.
 --
--- Items of "x" checks:
---   "c" max ttl id   acquire: take lease `id` for ttl µs (max, ttl >= 1);
---                    passes when fewer than max leases are held (counting the
---                    items before it in the same check).
---                    Entry { v, count, oldest, newest, expired }: v = 1 when the
---                    check was allowed (the lease was added), 0 when denied;
---                    count = leases held before the check; newest = the latest
---                    expiry among them (0 when none); oldest = the earliest (read
---                    only when the item found the key full, else 0); expired =
---                    leases this item removed as expired (0 for a key already
---                    read by an earlier item of the check).
---   "r" id           release: passes when lease `id` is held; removes it.
---   "e" id ttl       extend: passes when lease `id` is held; it then expires
+-- Check encodings (one item each, free of the compound machinery):
+--   "C" max ttl id   acquire: take lease `id` for ttl µs (max, ttl >= 1);
+--                    passes when fewer than max leases are held.
+--   "R" id           release: removes lease `id`; passes when it was held.
+--   "E" id ttl       extend: passes when lease `id` is held; it then expires
 --                    ttl µs after now.
---                    Entry of "r" and "e": 1 when the lease was held (and
---                    released or extended), 0 when it was not (released,
---                    expired, or never taken), or the check was denied.
+-- Item tags in "x" checks: "c" max ttl id, "r" id, "e" id ttl, the same
+-- (an acquire counts the items before it in the check on the same key).
+--
+-- Reply entries:
+--   acquire   { v, count, oldest, expired }: v = 1 when the check was allowed
+--             (the lease was added), 0 when denied; count = leases held before
+--             the check; oldest = the earliest expiry among them (read only
+--             when the item found the key full, else 0); expired = leases this
+--             item removed as expired (0 for a key an earlier item of the check
+--             already read).
+--   release   { v, expired }: v = 1 when the lease was held and is removed, 0
+--             when it was not held, 2 when it was held but the check was denied.
+--   extend    1 when the lease was held and is renewed, 0 when it was not held,
+--             2 when it was held but the check was denied.
+
+local lease_err = 'lease id must be a string of 1 to 128 bytes, got '
+local ttl_err = 'ttl must be an integer of µs >= 1 and < 2^53, got '
+-- PEXPIRE's GT option (Redis 7): extend a key's life, never shorten it.
+local pexpire_gt = (tonumber(redis.REDIS_VERSION_NUM) or 0) >= 0x070000
 
 local function lease_id(v)
   if v == nil or v == '' or #v > 128 then return nil end
   return v
 end
 
--- ms until `t` (µs), rounded up, at least 1: how long the key must live.
-local function px_until(t)
-  local px = floordiv(t - now + 999, 1000)
-  return px < 1 and 1 or px
+-- The lease lifetime at ARGV[p] as µs, or nil and a message.
+local function lease_ttl(p)
+  local ttl = int(ARGV[p], 1)
+  if not ttl then return nil, ttl_err .. tostring(ARGV[p]) end
+  if now + 2 * ttl >= LIMIT then return nil, 'now + 2 * ttl must stay below 2^53' end
+  return ttl
 end
 
--- The held leases of `key` at now, read once per check (memo[key]):
--- { count, oldest (0 until read), newest, expired, taken, pending oldest,
--- pending newest }, or nil and a message.
-local function leases(key, memo)
-  local m = memo[key]
-  if m then return m, false end
+-- Removes the expired leases of `key`; returns how many, or nil and a message.
+local function prune(key)
   -- pcall: a key of another type fails this check only, not the whole batch.
   local expired = redis.pcall('ZREMRANGEBYSCORE', key, '-inf', string.format('%d', now))
   if type(expired) == 'table' then return nil, 'leases at ' .. key .. ' are unreadable: ' .. tostring(expired.err) end
-  local count = call('ZCARD', key)
-  local newest = 0
-  if count > 0 then newest = tonumber(call('ZRANGE', key, -1, -1, 'WITHSCORES')[2]) end
-  m = { count, 0, newest, expired, 0, 0, 0 }
-  memo[key] = m
-  return m, true
+  return expired
 end
 
-ITEMS.c = {
-  argc = 3,
-  check = function(key, p, memo)
-    local max, ttl, id = int(ARGV[p], 1), int(ARGV[p + 1], 1), lease_id(ARGV[p + 2])
-    if not max then return nil, 'max (leases) must be an integer >= 1 and < 2^53, got ' .. tostring(ARGV[p]) end
-    if not ttl then return nil, 'ttl must be an integer of µs >= 1 and < 2^53, got ' .. tostring(ARGV[p + 1]) end
-    if not id then return nil, 'lease id must be a string of 1 to 128 bytes, got ' .. tostring(ARGV[p + 2]) end
-    if now + 2 * ttl >= LIMIT then return nil, 'now + 2 * ttl must stay below 2^53' end
-    local m, first = leases(key, memo)
-    if not m then return nil, first end
-    local v = { m[1], 0, m[3], first and m[4] or 0 }
-    if m[1] + m[5] >= max then
-      -- Full: the oldest lease says when one frees itself.
-      if m[1] > 0 and m[2] == 0 then m[2] = tonumber(call('ZRANGE', key, 0, 0, 'WITHSCORES')[2]) end
-      v[2] = m[1] > 0 and m[2] or 0
-      return false, v
-    end
-    local expiry = now + ttl
-    m[5] = m[5] + 1
-    if m[7] < expiry then m[7] = expiry end
-    local keep = (m[3] > m[7] and m[3] or m[7]) + ttl
-    return true, v, { id, expiry, keep }
-  end,
-  commit = function(key, v, plan)
-    call('ZADD', key, string.format('%d', plan[2]), plan[1])
-    call('PEXPIRE', key, px_until(plan[3]))
-    return { 1, v[1], v[2], v[3], v[4] }
-  end,
-  deny = function(_, v)
-    return { 0, v[1], v[2], v[3], v[4] }
-  end,
-}
+-- Keeps `key` at least until `t` µs (`fresh`: the key had no expiry yet).
+local function keep(key, t, fresh)
+  local px = floordiv(t - now + 999, 1000)
+  if px < 1 then px = 1 end
+  if fresh then
+    call('PEXPIRE', key, px)
+  elseif pexpire_gt then
+    call('PEXPIRE', key, px, 'GT')
+  elseif call('PTTL', key) < px then
+    call('PEXPIRE', key, px)
+  end
+end
+
+-- Adds lease `id` to `key`, expiring at `expiry`, and keeps the key one ttl past it.
+local function add(key, id, expiry, ttl, fresh)
+  call('ZADD', key, string.format('%d', expiry), id)
+  keep(key, expiry + ttl, fresh)
+end
+
+local function oldest(key)
+  return tonumber(call('ZRANGE', key, 0, 0, 'WITHSCORES')[2])
+end
 
 -- Whether lease `id` of `key` is held at now; or nil and a message.
 local function held(key, id)
@@ -98,43 +89,155 @@ local function held(key, id)
   return s ~= false and s ~= nil and tonumber(s) > now
 end
 
+-- Renews held lease `id` of `key` to expire at `expiry`.
+local function renew(key, id, expiry, ttl)
+  call('ZADD', key, 'XX', string.format('%d', expiry), id)
+  keep(key, expiry + ttl, false)
+end
+
+CHECKS.C = function()
+  k = k + 1
+  local key = KEYS[k]
+  local max, ttl, e = int(ARGV[a + 1], 1), lease_ttl(a + 2)
+  local id = lease_id(ARGV[a + 3])
+  if not max then
+    e = 'max (leases) must be an integer >= 1 and < 2^53, got ' .. tostring(ARGV[a + 1])
+  elseif not e and not id then
+    e = lease_err .. tostring(ARGV[a + 3])
+  end
+  a = a + 4
+  local expired
+  if not e then expired, e = prune(key) end
+  if e then
+    reply[k + 1] = fail(e)
+    return true
+  end
+  local count = call('ZCARD', key)
+  if count >= max then
+    reply[k + 1] = { 0, count, oldest(key), expired }
+  else
+    add(key, id, now + ttl, ttl, count == 0)
+    reply[k + 1] = { 1, count, 0, expired }
+  end
+  return true
+end
+
+CHECKS.R = function()
+  k = k + 1
+  local key, id = KEYS[k], lease_id(ARGV[a + 1])
+  a = a + 2
+  local expired, e
+  if id then expired, e = prune(key) else e = lease_err .. tostring(ARGV[a - 1]) end
+  if e then
+    reply[k + 1] = fail(e)
+  else
+    -- What is left after pruning is held: removing it is the release.
+    reply[k + 1] = { call('ZREM', key, id), expired }
+  end
+  return true
+end
+
+CHECKS.E = function()
+  k = k + 1
+  local key, id = KEYS[k], lease_id(ARGV[a + 1])
+  local ttl, e = lease_ttl(a + 2)
+  a = a + 3
+  if not id then e = lease_err .. tostring(ARGV[a - 2]) end
+  local ok
+  if not e then ok, e = held(key, id) end
+  if e then
+    reply[k + 1] = fail(e)
+  elseif ok then
+    renew(key, id, now + ttl, ttl)
+    reply[k + 1] = 1
+  else
+    reply[k + 1] = 0
+  end
+  return true
+end
+
+-- The leases of `key` as the first item of a check on it found them (memo[key]):
+-- { count, oldest (0 until read), expired, taken by earlier items, their
+-- earliest expiry, fresh }, and true for that first item; or nil and a message.
+local function leases(key, memo)
+  local m = memo[key]
+  if m then return m, false end
+  local expired, e = prune(key)
+  if not expired then return nil, e end
+  local count = call('ZCARD', key)
+  m = { count, 0, expired, 0, 0, count == 0 }
+  memo[key] = m
+  return m, true
+end
+
+ITEMS.c = {
+  argc = 3,
+  check = function(key, p, memo)
+    local max, ttl, e = int(ARGV[p], 1), lease_ttl(p + 1)
+    local id = lease_id(ARGV[p + 2])
+    if not max then return nil, 'max (leases) must be an integer >= 1 and < 2^53, got ' .. tostring(ARGV[p]) end
+    if not ttl then return nil, e end
+    if not id then return nil, lease_err .. tostring(ARGV[p + 2]) end
+    local m, first = leases(key, memo)
+    if not m then return nil, first end
+    local v = { m[1], 0, first and m[3] or 0 }
+    if m[1] + m[4] >= max then
+      -- Full: the oldest lease says when one frees itself.
+      if m[1] > 0 and m[2] == 0 then m[2] = oldest(key) end
+      v[2] = m[2]
+      return false, v
+    end
+    m[4] = m[4] + 1
+    return true, v, { id, now + ttl, ttl, m }
+  end,
+  commit = function(key, v, plan)
+    local m = plan[4]
+    add(key, plan[1], plan[2], plan[3], m[6])
+    m[6] = false
+    return { 1, v[1], v[2], v[3] }
+  end,
+  deny = function(_, v)
+    return { 0, v[1], v[2], v[3] }
+  end,
+}
+
 ITEMS.r = {
   argc = 1,
-  check = function(key, p)
+  check = function(key, p, memo)
     local id = lease_id(ARGV[p])
-    if not id then return nil, 'lease id must be a string of 1 to 128 bytes, got ' .. tostring(ARGV[p]) end
+    if not id then return nil, lease_err .. tostring(ARGV[p]) end
+    local m, first = leases(key, memo)
+    if not m then return nil, first end
     local ok, e = held(key, id)
     if ok == nil then return nil, e end
-    return ok, 0, id
+    return ok, { first and m[3] or 0, ok and 2 or 0 }, id
   end,
-  commit = function(key, _, id)
+  commit = function(key, v, id)
     call('ZREM', key, id)
-    return 1
+    return { 1, v[1] }
   end,
-  deny = function()
-    return 0
+  deny = function(_, v)
+    return { v[2], v[1] }
   end,
 }
 
 ITEMS.e = {
   argc = 2,
   check = function(key, p)
-    local id, ttl = lease_id(ARGV[p]), int(ARGV[p + 1], 1)
-    if not id then return nil, 'lease id must be a string of 1 to 128 bytes, got ' .. tostring(ARGV[p]) end
-    if not ttl then return nil, 'ttl must be an integer of µs >= 1 and < 2^53, got ' .. tostring(ARGV[p + 1]) end
-    if now + 2 * ttl >= LIMIT then return nil, 'now + 2 * ttl must stay below 2^53' end
-    local ok, e = held(key, id)
+    local id = lease_id(ARGV[p])
+    if not id then return nil, lease_err .. tostring(ARGV[p]) end
+    local ttl, e = lease_ttl(p + 1)
+    if not ttl then return nil, e end
+    local ok
+    ok, e = held(key, id)
     if ok == nil then return nil, e end
-    return ok, 0, { id, now + ttl, ttl }
+    return ok, ok and 2 or 0, { id, now + ttl, ttl }
   end,
   commit = function(key, _, plan)
-    call('ZADD', key, 'XX', string.format('%d', plan[2]), plan[1])
-    -- The key lives one ttl past its newest lease (this one, or a later one).
-    local newest = tonumber(call('ZRANGE', key, -1, -1, 'WITHSCORES')[2])
-    call('PEXPIRE', key, px_until(newest + plan[3]))
+    renew(key, plan[1], plan[2], plan[3])
     return 1
   end,
-  deny = function()
-    return 0
+  deny = function(_, v)
+    return v
   end,
 }

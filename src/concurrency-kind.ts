@@ -3,8 +3,8 @@
  * lua/concurrency.lua: at most `max` leases of a key held at once, each
  * expiring `ttl` µs after it was taken or renewed. The in-process store runs
  * it on its lease sets (src/lease-sets.ts); the Redis codec runs it on the
- * state the script read (count, oldest and newest expiry) to derive the
- * reported figures and confirm the script's verdict.
+ * state the script read (count and oldest expiry) to derive the reported
+ * figures and confirm the script's verdict.
  */
 import type { ItemDecision, Kind } from './kinds.js';
 import type { AcquireItem, CheckMode, ConcurrencyItem, LeaseOutcome } from './store.js';
@@ -15,8 +15,6 @@ export interface LeaseRead {
   readonly count: number;
   /** The earliest expiry among them, µs; 0 when none (or, in a reply view, when the script did not need it). */
   readonly oldest: number;
-  /** The latest expiry among them, µs; 0 when none. */
-  readonly newest: number;
   /** Leases removed as expired by this read (0 when the key was already read in the same check). */
   readonly expired: number;
 }
@@ -29,8 +27,8 @@ export interface LeaseState {
   holds(key: string, lease: string, now: number): boolean;
   /**
    * Adds (or renews) lease `lease` of `key`, expiring at `expiresAt` µs; the
-   * key (with leases that expire unreleased) is then kept until `keepFor` µs
-   * past its newest lease's expiry.
+   * key (with leases that expire unreleased) is then kept at least until
+   * `keepFor` µs past that expiry.
    */
   put(key: string, lease: string, expiresAt: number, keepFor: number): void;
   /** Removes lease `lease` of `key`. */
@@ -41,55 +39,39 @@ export interface LeaseState {
 interface Pending {
   taken: number;
   oldest: number;
-  newest: number;
 }
 
 const NOTHING: LeaseOutcome = { kind: 'concurrency', allowed: false, granted: 0, remaining: 0, retryAfter: 0, resetAfter: 0, inFlight: 0, expiresAt: 0, expired: 0 };
 
-/** The outcome of a release or an extend: whether the lease was held, and its new expiry. */
-function leaseOp(held: boolean, expiresAt: number): LeaseOutcome {
-  return held ? { ...NOTHING, allowed: true, expiresAt } : NOTHING;
+/** The outcome of a release or an extend: whether the lease was held, its new expiry, leases found expired. */
+function leaseOp(held: boolean, expiresAt: number, expired: number): LeaseOutcome {
+  return { ...NOTHING, allowed: held, expiresAt: held ? expiresAt : 0, expired };
 }
 
-/** Decides an acquire on the key's read state and what earlier items of the check took. */
+/**
+ * Decides an acquire on the key's read state and what earlier items of the
+ * check took. `resetAfter` is when the lease taken frees itself (its ttl),
+ * or when denied, when the oldest held lease does (as `retryAfter`).
+ */
 function decideAcquire(item: AcquireItem, now: number, state: LeaseState, pending: Map<string, unknown>): ItemDecision<LeaseOutcome> {
   const read = state.read(item.key, now);
   const before = pending.get(item.key) as Pending | undefined;
   const held = read.count + (before?.taken ?? 0);
-  const newest = Math.max(read.newest, before?.newest ?? 0);
-  const unchanged = (): LeaseOutcome => ({
-    ...NOTHING,
-    allowed: true,
-    remaining: Math.max(0, item.max - read.count),
-    resetAfter: read.newest > 0 ? read.newest - now : 0,
-    inFlight: read.count,
-    expired: read.expired,
-  });
+  const unchanged = (): LeaseOutcome => ({ ...NOTHING, allowed: true, remaining: Math.max(0, item.max - read.count), inFlight: read.count, expired: read.expired });
   if (held >= item.max) {
-    // Full: a lease frees itself when the oldest expires (one taken earlier in this check when none was held).
-    const oldest = read.count > 0 ? read.oldest : (before?.oldest ?? now);
-    const outcome: LeaseOutcome = {
-      ...NOTHING,
-      retryAfter: oldest - now,
-      resetAfter: newest > 0 ? newest - now : 0,
-      inFlight: held,
-      expired: read.expired,
-    };
-    return { outcome, write: undefined, unchanged };
+    // Full: a lease frees itself when the oldest expires (one taken earlier in this check, when none was held).
+    const wait = (read.count > 0 ? read.oldest : (before?.oldest ?? now)) - now;
+    return { outcome: { ...NOTHING, retryAfter: wait, resetAfter: wait, inFlight: held, expired: read.expired }, write: undefined, unchanged };
   }
   const expiresAt = now + item.ttl;
-  pending.set(item.key, {
-    taken: held - read.count + 1,
-    oldest: before === undefined ? expiresAt : Math.min(before.oldest, expiresAt),
-    newest: Math.max(before?.newest ?? 0, expiresAt),
-  });
+  pending.set(item.key, { taken: held - read.count + 1, oldest: before === undefined ? expiresAt : Math.min(before.oldest, expiresAt) });
   const outcome: LeaseOutcome = {
     kind: 'concurrency',
     allowed: true,
     granted: 1,
     remaining: item.max - held - 1,
     retryAfter: 0,
-    resetAfter: Math.max(newest, expiresAt) - now,
+    resetAfter: item.ttl,
     inFlight: held + 1,
     expiresAt,
     expired: read.expired,
@@ -114,7 +96,7 @@ class ReplyView implements LeaseState {
 
   read(key: string): LeaseRead {
     const known = this.#reads.get(key);
-    if (known === undefined) return { count: 0, oldest: 0, newest: 0, expired: 0 };
+    if (known === undefined) return { count: 0, oldest: 0, expired: 0 };
     // The script counts expired leases at the key's first read in a check only.
     const read = known.seen ? { ...known.read, expired: 0 } : known.read;
     known.seen = true;
@@ -131,45 +113,64 @@ class ReplyView implements LeaseState {
 }
 
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const isVerdict = (v: unknown): boolean => v === 0 || v === 1;
+/** A release or extend status: 1 done, 0 not held, 2 held but the check was denied. */
+const isStatus = (v: unknown): v is 0 | 1 | 2 => v === 0 || v === 1 || v === 2;
 
-/** The concurrency kind: items "c" (acquire), "r" (release), "e" (extend) of lua/concurrency.lua. */
+/** The concurrency kind: "c"/"C" (acquire), "r"/"R" (release), "e"/"E" (extend) of lua/concurrency.lua. */
 export const concurrencyKind: Kind<ConcurrencyItem, LeaseOutcome, LeaseState> = {
   encode(item, target) {
     if (item.op === 'acquire') target.args.push('c', item.max, item.ttl, item.lease);
     else if (item.op === 'release') target.args.push('r', item.lease);
     else target.args.push('e', item.lease, item.ttl);
   },
+  encodeSingle(item, args) {
+    if (item.op === 'acquire') args.push('C', item.max, item.ttl, item.lease);
+    else if (item.op === 'release') args.push('R', item.lease);
+    else args.push('E', item.lease, item.ttl);
+  },
   read(entry, item, view) {
     const v = view as ReplyView;
+    if (item.op === 'extend') {
+      if (!isStatus(entry)) return `an extend entry must be 0, 1 or 2, got ${typeof entry}`;
+      if (entry !== 0) v.hold(item.key, item.lease);
+      return entry === 1;
+    }
+    const size = item.op === 'acquire' ? 4 : 2;
+    if (!Array.isArray(entry) || entry.length !== size || !entry.every(isCount) || !(item.op === 'acquire' ? isVerdict(entry[0]) : isStatus(entry[0]))) {
+      return item.op === 'acquire' ? 'an acquire entry must be { verdict, count, oldest, expired }' : 'a release entry must be { status, expired }';
+    }
     if (item.op === 'acquire') {
-      if (!Array.isArray(entry) || entry.length !== 5 || !entry.every(isCount) || (entry[0] !== 0 && entry[0] !== 1)) {
-        return 'an acquire entry must be { verdict, count, oldest, newest, expired }';
-      }
-      const [verdict, count, oldest, newest, expired] = entry as [number, number, number, number, number];
-      v.record(item.key, { count, oldest, newest, expired });
+      const [verdict, count, oldest, expired] = entry as [number, number, number, number];
+      v.record(item.key, { count, oldest, expired });
       return verdict === 1;
     }
-    if (entry !== 0 && entry !== 1) return `a ${item.op} entry must be 0 or 1, got ${typeof entry}`;
-    if (entry === 1) v.hold(item.key, item.lease);
-    return entry === 1;
+    const [status, expired] = entry as [number, number];
+    v.record(item.key, { count: 0, oldest: 0, expired });
+    if (status !== 0) v.hold(item.key, item.lease);
+    return status === 1;
   },
   view: () => new ReplyView(),
   decide(item, now, state, pending) {
     if (item.op === 'acquire') return decideAcquire(item, now, state, pending);
-    const held = state.holds(item.key, item.lease, now);
     if (item.op === 'release') {
-      return { outcome: leaseOp(held, 0), write: held ? () => state.remove(item.key, item.lease) : undefined, unchanged: () => leaseOp(held, 0) };
+      // A release removes the expired leases first: what is left is held.
+      const { expired } = state.read(item.key, now);
+      const held = state.holds(item.key, item.lease, now);
+      const outcome = leaseOp(held, 0, expired);
+      return { outcome, write: held ? () => state.remove(item.key, item.lease) : undefined, unchanged: () => outcome };
     }
+    const held = state.holds(item.key, item.lease, now);
     const expiresAt = now + item.ttl;
     return {
-      outcome: leaseOp(held, expiresAt),
+      outcome: leaseOp(held, expiresAt, 0),
       write: held ? () => state.put(item.key, item.lease, expiresAt, item.ttl) : undefined,
-      unchanged: () => leaseOp(held, 0),
+      unchanged: () => leaseOp(held, 0, 0),
     };
   },
   policy(item, _mode: CheckMode, allowed, now, retryUs) {
-    if (item.op !== 'acquire') return leaseOp(allowed, item.op === 'extend' ? now + item.ttl : 0);
-    if (!allowed) return { ...NOTHING, retryAfter: retryUs };
+    if (item.op !== 'acquire') return leaseOp(allowed, item.op === 'extend' ? now + item.ttl : 0, 0);
+    if (!allowed) return { ...NOTHING, retryAfter: retryUs, resetAfter: retryUs };
     // Allowed by policy: a lease that no store holds (releasing it does nothing).
     return { ...NOTHING, allowed: true, granted: 1, remaining: item.max - 1, resetAfter: item.ttl, inFlight: 1, expiresAt: now + item.ttl };
   },

@@ -77,6 +77,8 @@ export interface EncodeTarget {
 export interface Kind<I extends AnyItem, O extends AnyItemOutcome, S> {
   /** Redis: pushes the item as an item of an "x" check (its Lua tag, then its arguments). */
   encode(item: I, target: EncodeTarget): void;
+  /** Redis, optional: pushes a check of this one item in a compact encoding of the kind's own (a CHECKS header in its Lua file). */
+  encodeSingle?(item: I, args: (string | number)[]): void;
   /**
    * Redis: reads one reply entry of the item into `view` (the state the
    * script read at `now`, the reply's clock). Returns the check's verdict

@@ -12,7 +12,7 @@ import type { LeaseRead, LeaseState } from './concurrency-kind.js';
 class LeaseSet {
   leases = new Map<string, number>();
   newest = 0;
-  /** µs until which the key is kept (its Redis twin's PEXPIRE): one ttl past the newest lease, as of the last put. */
+  /** µs until which the key is kept (its Redis twin's PEXPIRE, never shortened): one ttl past each lease put. */
   keep = 0;
 
   /** Removes the leases expired at `now`; returns how many. */
@@ -66,16 +66,16 @@ export class LeaseSets implements LeaseState {
 
   read(key: string, now: number): LeaseRead {
     const set = this.#keys.get(key);
-    if (set === undefined) return { count: 0, oldest: 0, newest: 0, expired: 0 };
+    if (set === undefined) return { count: 0, oldest: 0, expired: 0 };
     if (set.keep <= now) {
       // Past its keep time the key is gone, uncounted leases and all (as Redis expires it).
       this.#keys.delete(key);
-      return { count: 0, oldest: 0, newest: 0, expired: 0 };
+      return { count: 0, oldest: 0, expired: 0 };
     }
     const expired = set.prune(now);
     if (set.leases.size === 0) this.#keys.delete(key);
     const first = set.leases.values().next();
-    return { count: set.leases.size, oldest: first.done ? 0 : first.value, newest: set.newest, expired };
+    return { count: set.leases.size, oldest: first.done ? 0 : first.value, expired };
   }
 
   holds(key: string, lease: string, now: number): boolean {
@@ -89,7 +89,7 @@ export class LeaseSets implements LeaseState {
     this.#keys.delete(key);
     this.#keys.set(key, set);
     set.put(lease, expiresAt);
-    set.keep = set.newest + keepFor;
+    set.keep = Math.max(set.keep, expiresAt + keepFor);
   }
 
   remove(key: string, lease: string): void {

@@ -48,8 +48,8 @@ export interface Lease {
 
 /** What a lease needs from the limiter that granted it. */
 export interface LeaseKeeper {
-  /** Runs a release or extend item on the store holding the lease (`local`: the failure policy's in-process store). */
-  run(item: ReleaseItem | ExtendItem, local: boolean): Promise<LeaseOutcome>;
+  /** Runs a release or extend item of `lease` on the store holding it (`local`: the failure policy's in-process store). */
+  run(item: ReleaseItem | ExtendItem, lease: LeaseHandle, local: boolean): Promise<LeaseOutcome>;
   /** True when a release that fails on the store must reject (policy `throw`). */
   readonly rejectsOnFailure: boolean;
   /** Validates an `extend(ttl)` argument in ms; returns µs. */
@@ -115,7 +115,7 @@ export class LeaseHandle implements Lease {
       return Promise.resolve(false);
     }
     const item: ReleaseItem = { kind: 'concurrency', op: 'release', key: this.key, lease: this.id };
-    const releasing = this.#keeper.run(item, this.reason === 'local').then(
+    const releasing = this.#keeper.run(item, this, this.reason === 'local').then(
       (outcome) => {
         this.#gone();
         return outcome.allowed;
@@ -140,7 +140,7 @@ export class LeaseHandle implements Lease {
       return this.expiresAt;
     }
     const item: ExtendItem = { kind: 'concurrency', op: 'extend', key: this.key, lease: this.id, ttl: us };
-    const outcome = await this.#keeper.run(item, this.reason === 'local');
+    const outcome = await this.#keeper.run(item, this, this.reason === 'local');
     if (!outcome.allowed) {
       this.#gone();
       throw this.#lost(`expired at ${new Date(this.expiresAt).toISOString()} (store clock) before it was extended`);

@@ -93,7 +93,7 @@ export class Limiter {
     this.#telemetry = telemetry.enabled ? new Instrumentation(telemetry, storeType(this.#store)) : undefined;
     if (this.#telemetry) this.#store.instrument?.(this.#telemetry.storeHooks);
     this.#keeper = {
-      run: (item, local) => {
+      run: (item, lease, local) => {
         const store = local ? this.#failure.local : this.#store;
         let pending: Promise<AnyOutcome>;
         try {
@@ -105,6 +105,7 @@ export class Limiter {
           (outcome) => {
             const o = outcome.items[0];
             if (o === undefined || !('inFlight' in o)) throw new LimiterError(ErrorCodes.STORE, `store answered a ${item.op} without a lease outcome`);
+            if (o.expired > 0) this.#telemetry?.leasesExpired(lease.limit.name ?? '', o.expired);
             return o;
           },
           (error: unknown) => {

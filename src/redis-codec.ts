@@ -61,6 +61,13 @@ export function encodeBatch(checks: readonly AnyCheck[], prefix: string, now: nu
   let k = 0;
   for (const check of checks) {
     if (!isRateCheck(check)) {
+      const only = check.items.length === 1 ? check.items[0] : undefined;
+      const kind = only && kindOf(only);
+      if (only && kind?.encodeSingle) {
+        kind.encodeSingle(only, body);
+        k += 1;
+        continue;
+      }
       // Items of several kinds: an "x" check of tagged items (kinds are validated by the store).
       body.push('x', check.items.length);
       for (const item of check.items) kindOf(item)?.encode(item, target);

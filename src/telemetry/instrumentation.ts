@@ -211,6 +211,11 @@ export class Instrumentation {
     holdLease(lease.limit.name ?? '', lease, performance.now() + ttl / 1000);
   }
 
+  /** Counts `n` leases of limit `name` found expired without a release (by a release; acquires count in their check). */
+  leasesExpired(name: string, n: number): void {
+    this.#resolveMetrics()?.countLeasesExpired(name, n);
+  }
+
   /** Stops counting a lease as held. */
   leaseGone(lease: LeaseHandle): void {
     dropLease(lease.limit.name ?? '', lease);

@@ -4,8 +4,9 @@
  * clock. Every expected number was worked out by hand from the rules in
  * lua/concurrency.lua (a lease is held while now < its expiry; an acquire
  * passes while fewer than max leases are held, counting earlier items of
- * the same check; a denial's retryAfter is the time until the oldest held
- * lease expires); none is computed by the code under test.
+ * the same check; a denial's retryAfter, and resetAfter, is the time until
+ * the oldest held lease expires; a granted lease's resetAfter is its ttl);
+ * none is computed by the code under test.
  *
  * Times: `at` and expiries are µs after T0 (test/cases/known-answers.ts).
  * Public results are ms: retryAfter and resetAfter rounded up, expiresAt the
@@ -190,18 +191,18 @@ export const LEASE_CASES: readonly LeaseCase[] = [
       {
         at: 1_000_000,
         op: { kind: 'allowAll', items: [{ key: 'y', limit: TWO }, { key: 'y', limit: TWO }] },
-        // Item 1 passes alone (1 held); item 2 would be the third: denied, retry when y1 expires (10.5e6 - 1e6).
-        // Item 2's resetAfter counts item 1's would-be lease (expiring 11e6); item 1 reports the key unchanged.
+        // Item 1 passes alone (1 held); item 2 would be the third: denied, retry (and reset) when y1 expires
+        // (10.5e6 - 1e6). Item 1 reports the key unchanged: nothing taken, so no lease to free itself (resetAfter 0).
         expect: {
           allowed: false,
           granted: 0,
           remaining: 0,
           retryAfter: 9_500,
-          resetAfter: 10_000,
+          resetAfter: 9_500,
           limit: TWO,
           items: [
-            { key: 'y', allowed: true, granted: 0, remaining: 1, retryAfter: 0, resetAfter: 9_500, limit: TWO, inFlight: 1, expiresAt: 0 },
-            { key: 'y', allowed: false, granted: 0, remaining: 0, retryAfter: 9_500, resetAfter: 10_000, limit: TWO, inFlight: 2, expiresAt: 0 },
+            { key: 'y', allowed: true, granted: 0, remaining: 1, retryAfter: 0, resetAfter: 0, limit: TWO, inFlight: 1, expiresAt: 0 },
+            { key: 'y', allowed: false, granted: 0, remaining: 0, retryAfter: 9_500, resetAfter: 9_500, limit: TWO, inFlight: 2, expiresAt: 0 },
           ],
         },
         leases: { y: [10_500_000] },

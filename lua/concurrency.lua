@@ -5,9 +5,11 @@
 --
 -- A key's leases live in one sorted set: member = lease id (chosen by the
 -- client, random and unguessable), score = expiry in µs on the call's clock.
--- A lease is held while now < its expiry; every acquire and release first
+-- A lease is held while now < its expiry; every acquire first
 -- removes the expired ones (ZREMRANGEBYSCORE -inf now) and counts them, so
--- the leases of a process that died free themselves after their ttl. Each
+-- the leases of a process that died free themselves after their ttl. A
+-- release removes its lease if it is still in the set (held, or expired but
+-- not yet removed: a late release, which is then not counted as expired). Each
 -- write keeps the key (PEXPIRE, never shortened) until one ttl past the
 -- lease it wrote, so leases that expire unreleased are still there to be
 -- counted by the next acquire for a while.
@@ -15,7 +17,7 @@
 -- Check encodings (one item each, free of the compound machinery):
 --   "C" max ttl id   acquire: take lease `id` for ttl µs (max, ttl >= 1);
 --                    passes when fewer than max leases are held.
---   "R" id           release: removes lease `id`; passes when it was held.
+--   "R" id           release: removes lease `id`; passes when it was there.
 --   "E" id ttl       extend: passes when lease `id` is held; it then expires
 --                    ttl µs after now.
 -- Item tags in "x" checks: "c" max ttl id, "r" id, "e" id ttl, the same
@@ -28,8 +30,8 @@
 --             when the item found the key full, else 0); expired = leases this
 --             item removed as expired (0 for a key an earlier item of the check
 --             already read).
---   release   { v, expired }: v = 1 when the lease was held and is removed, 0
---             when it was not held, 2 when it was held but the check was denied.
+--   release   1 when the lease was there and is removed, 0 when it was not,
+--             2 when it was there but the check was denied.
 --   extend    1 when the lease was held and is renewed, 0 when it was not held,
 --             2 when it was held but the check was denied.
 
@@ -126,13 +128,16 @@ CHECKS.R = function()
   k = k + 1
   local key, id = KEYS[k], lease_id(ARGV[a + 1])
   a = a + 2
-  local expired, e
-  if id then expired, e = prune(key) else e = lease_err .. tostring(ARGV[a - 1]) end
-  if e then
-    reply[k + 1] = fail(e)
+  if not id then
+    reply[k + 1] = fail(lease_err .. tostring(ARGV[a - 1]))
+    return true
+  end
+  -- pcall: a key of another type fails this check only, not the whole batch.
+  local removed = redis.pcall('ZREM', key, id)
+  if type(removed) == 'table' then
+    reply[k + 1] = fail('leases at ' .. key .. ' are unreadable: ' .. tostring(removed.err))
   else
-    -- What is left after pruning is held: removing it is the release.
-    reply[k + 1] = { call('ZREM', key, id), expired }
+    reply[k + 1] = removed
   end
   return true
 end
@@ -203,21 +208,20 @@ ITEMS.c = {
 
 ITEMS.r = {
   argc = 1,
-  check = function(key, p, memo)
+  check = function(key, p)
     local id = lease_id(ARGV[p])
     if not id then return nil, lease_err .. tostring(ARGV[p]) end
-    local m, first = leases(key, memo)
-    if not m then return nil, first end
-    local ok, e = held(key, id)
-    if ok == nil then return nil, e end
-    return ok, { first and m[3] or 0, ok and 2 or 0 }, id
+    local s = redis.pcall('ZSCORE', key, id)
+    if type(s) == 'table' then return nil, 'leases at ' .. key .. ' are unreadable: ' .. tostring(s.err) end
+    local present = s ~= false and s ~= nil
+    return present, present and 2 or 0, id
   end,
-  commit = function(key, v, id)
+  commit = function(key, _, id)
     call('ZREM', key, id)
-    return { 1, v[1] }
+    return 1
   end,
   deny = function(_, v)
-    return { v[2], v[1] }
+    return v
   end,
 }
 

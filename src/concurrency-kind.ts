@@ -25,6 +25,8 @@ export interface LeaseState {
   read(key: string, now: number): LeaseRead;
   /** True when lease `lease` of `key` is held at `now` (its expiry is after now). */
   holds(key: string, lease: string, now: number): boolean;
+  /** True when lease `lease` is still in `key`'s set at `now`: held, or expired but not yet removed. */
+  has(key: string, lease: string, now: number): boolean;
   /**
    * Adds (or renews) lease `lease` of `key`, expiring at `expiresAt` µs; the
    * key (with leases that expire unreleased) is then kept at least until
@@ -107,6 +109,10 @@ class ReplyView implements LeaseState {
     return this.#held.has(`${key}\u0000${lease}`);
   }
 
+  has(key: string, lease: string): boolean {
+    return this.holds(key, lease);
+  }
+
   put(): void {}
 
   remove(): void {}
@@ -131,34 +137,26 @@ export const concurrencyKind: Kind<ConcurrencyItem, LeaseOutcome, LeaseState> = 
   },
   read(entry, item, view) {
     const v = view as ReplyView;
-    if (item.op === 'extend') {
-      if (!isStatus(entry)) return `an extend entry must be 0, 1 or 2, got ${typeof entry}`;
+    if (item.op !== 'acquire') {
+      if (!isStatus(entry)) return `a ${item.op} entry must be 0, 1 or 2, got ${typeof entry}`;
       if (entry !== 0) v.hold(item.key, item.lease);
       return entry === 1;
     }
-    const size = item.op === 'acquire' ? 4 : 2;
-    if (!Array.isArray(entry) || entry.length !== size || !entry.every(isCount) || !(item.op === 'acquire' ? isVerdict(entry[0]) : isStatus(entry[0]))) {
-      return item.op === 'acquire' ? 'an acquire entry must be { verdict, count, oldest, expired }' : 'a release entry must be { status, expired }';
+    if (!Array.isArray(entry) || entry.length !== 4 || !entry.every(isCount) || !isVerdict(entry[0])) {
+      return 'an acquire entry must be { verdict, count, oldest, expired }';
     }
-    if (item.op === 'acquire') {
-      const [verdict, count, oldest, expired] = entry as [number, number, number, number];
-      v.record(item.key, { count, oldest, expired });
-      return verdict === 1;
-    }
-    const [status, expired] = entry as [number, number];
-    v.record(item.key, { count: 0, oldest: 0, expired });
-    if (status !== 0) v.hold(item.key, item.lease);
-    return status === 1;
+    const [verdict, count, oldest, expired] = entry as [number, number, number, number];
+    v.record(item.key, { count, oldest, expired });
+    return verdict === 1;
   },
   view: () => new ReplyView(),
   decide(item, now, state, pending) {
     if (item.op === 'acquire') return decideAcquire(item, now, state, pending);
     if (item.op === 'release') {
-      // A release removes the expired leases first: what is left is held.
-      const { expired } = state.read(item.key, now);
-      const held = state.holds(item.key, item.lease, now);
-      const outcome = leaseOp(held, 0, expired);
-      return { outcome, write: held ? () => state.remove(item.key, item.lease) : undefined, unchanged: () => outcome };
+      // A release removes its lease if it is still there (held, or a late release of an expired one).
+      const present = state.has(item.key, item.lease, now);
+      const outcome = leaseOp(present, 0, 0);
+      return { outcome, write: present ? () => state.remove(item.key, item.lease) : undefined, unchanged: () => outcome };
     }
     const held = state.holds(item.key, item.lease, now);
     const expiresAt = now + item.ttl;

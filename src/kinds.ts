@@ -175,13 +175,6 @@ export function evaluateCheck(check: AnyCheck, now: number, states: KindStates):
   return { allowed: false, items: decided.map((d) => (d.outcome.allowed ? d.unchanged() : d.outcome)) };
 }
 
-/** A fresh state per kind for decoding one reply (see {@link Kind.view}). */
-export function decodeViews(): KindStates {
-  const views: Record<string, unknown> = {};
-  for (const [name, kind] of Object.entries(KINDS)) views[name] = (kind as AnyKind).view();
-  return views as unknown as KindStates;
-}
-
 /** What a failure policy reports for one item (see {@link Kind.policy}). */
 export function policyOutcome(item: AnyItem, mode: CheckMode, allowed: boolean, now: number, retryUs: number): AnyItemOutcome {
   const kind = kindOf(item);

@@ -84,6 +84,11 @@ export class LeaseSets implements LeaseState {
     return expiry !== undefined && expiry > now;
   }
 
+  has(key: string, lease: string, now: number): boolean {
+    const set = this.#keys.get(key);
+    return set !== undefined && set.keep > now && set.leases.has(lease);
+  }
+
   put(key: string, lease: string, expiresAt: number, keepFor: number): void {
     const set = this.#keys.get(key) ?? new LeaseSet();
     this.#keys.delete(key);

@@ -30,9 +30,10 @@ export interface Lease {
   /** Present only when the store failed and a failure policy decided. */
   readonly reason?: FailureReason;
   /**
-   * Gives the lease back. Resolves true when it was held (and is now free),
-   * false when there was nothing to give back (denied, already released,
-   * expired). Idempotent. On a store failure it rejects with the
+   * Gives the lease back. Resolves true when it was still in the store (held,
+   * or expired but not yet removed by a later acquire: a late release, which
+   * is then not counted as expired), false when there was nothing to give
+   * back (denied, already released, expired and removed). Idempotent. On a store failure it rejects with the
    * LimiterError under `onStoreError: 'throw'`, and otherwise resolves
    * false (the lease frees itself at `expiresAt`).
    */

@@ -126,6 +126,7 @@ export class MemoryStore implements Store {
       concurrency: {
         read: (key) => leases.read(key, now),
         holds: (key, lease) => leases.holds(key, lease, now),
+        has: (key, lease) => leases.has(key, lease, now),
         put: (key, lease, expiresAt, keepFor) => {
           leases.put(key, lease, expiresAt, keepFor);
           leases.reclaim(now, SWEEP_PER_WRITE, () => this.size > this.#maxKeys);

@@ -15,7 +15,7 @@
 import { ErrorCodes, LimiterError } from './errors.js';
 import { evaluateGcra } from './gcra.js';
 import { MAX_SAFE } from './intmath.js';
-import { type EncodeTarget, decodeViews, evaluateCheck, isRateCheck, kindOf } from './kinds.js';
+import { type EncodeTarget, type KindStates, evaluateCheck, isRateCheck, kindOf } from './kinds.js';
 import type { AnyCheck, AnyOutcome, Check, CheckOutcome, RateItem } from './store.js';
 
 /** KEYS and ARGV for one script call. */
@@ -153,7 +153,8 @@ function decodeCheck(reply: readonly unknown[], offset: number, now: number, che
 
 /** {@link decodeCheck} for a check that mixes kinds: each kind reads its entries into a view, on which the twins decide. */
 function decodeMixed(reply: readonly unknown[], offset: number, now: number, check: AnyCheck): AnyOutcome | LimiterError {
-  const views = decodeViews();
+  // A view per kind present in the check (the state the script read, for the twins to decide on).
+  const views: Record<string, unknown> = {};
   let verdict: boolean | undefined;
   for (let i = 0; i < check.items.length; i += 1) {
     const entry = reply[offset + 1 + i];
@@ -161,12 +162,13 @@ function decodeMixed(reply: readonly unknown[], offset: number, now: number, che
     const item = check.items[i] as AnyCheck['items'][number];
     const kind = kindOf(item);
     if (kind === undefined) return malformed(`entry ${offset + 1 + i} is for an unknown kind`);
-    const allowed = kind.read(entry, item, (views as unknown as Record<string, unknown>)[item.kind ?? 'rate'], now);
+    const name = item.kind ?? 'rate';
+    const allowed = kind.read(entry, item, (views[name] ??= kind.view()), now);
     if (typeof allowed === 'string') return malformed(`entry ${offset + 1 + i}: ${allowed}`);
     if (verdict !== undefined && verdict !== allowed) return malformed('items of one check disagree on the verdict');
     verdict = allowed;
   }
-  const result = evaluateCheck(check, now, views);
+  const result = evaluateCheck(check, now, views as unknown as KindStates);
   if (result.allowed !== verdict) return new LimiterError(ErrorCodes.STORE, DIFFERENT_VERDICT);
   return { allowed: result.allowed, now, items: result.items, source: 'redis' };
 }

@@ -130,8 +130,17 @@ describe('concurrency limits on Redis', () => {
       const other = await limiter.acquire('b', one);
       assert.ok(b.allowed && !other.allowed);
       await sleep(400); // past b's ttl on any clock
-      assert.equal(await b.release(), false, 'released after expiry: nothing held');
       await assert.rejects(b.extend(), (e: unknown) => e instanceof LimiterError && e.code === ErrorCodes.LEASE_EXPIRED && /no longer held/.test(e.message));
+      assert.equal(await b.release(), false, 'after a failed extend the lease is known to be gone');
+      const late = await limiter.acquire('b', one);
+      assert.ok(late.allowed, 'the expired lease no longer counts');
+      await sleep(400);
+      assert.equal(await late.release(), true, 'a late release (expired, not yet removed) removes it: harmless');
+      assert.equal(await redis.shared.exists('life:b'), 0);
+      const pruned = await limiter.acquire('b', one);
+      await sleep(400);
+      assert.ok((await limiter.acquire('b', one)).allowed, 'this acquire removes the expired lease');
+      assert.equal(await pruned.release(), false, 'released after it expired and was removed: nothing to give back');
 
       const c = await limiter.acquire('c', one);
       const renewedAt = performance.now();

@@ -5,12 +5,18 @@
  * namespaced keys, asks the Limiter (all-or-nothing for several limits),
  * and turns the result into headers, `req.rateLimit`, a block/pass decision
  * and metrics. Every user function runs at most once per request; whatever
- * it throws becomes a typed LimiterError (ERR_CALLBACK).
+ * it throws becomes a typed LimiterError (ERR_CALLBACK). A policy with
+ * concurrency limits takes their leases with the check; the decision's
+ * `release` gives them back, and the adapter calls it when the response is
+ * done or the client goes away.
  */
 import { type LimiterError, toStoreError } from '../src/errors.js';
 import { isStoreFailure } from '../src/failure.js';
-import type { AnyLimit } from '../src/concurrency.js';
+import { type AnyLimit, isConcurrencyLimit } from '../src/concurrency.js';
+import type { Limit } from '../src/limits.js';
+import type { Quota } from '../src/quotas.js';
 import type { Reservation } from '../src/reservation.js';
+import type { CompoundResult } from '../src/result.js';
 import { callbackError, invoke, isThenable } from './callbacks.js';
 import { type HeaderChoice, type HeaderList, buildHeaders, policyHeaderFor } from './headers.js';
 import { inRanges } from './ip.js';
@@ -30,6 +36,12 @@ export interface Decision {
   readonly block: boolean;
   /** The limits applied (for the problem body). */
   readonly limits: readonly CompiledLimit<unknown>[];
+  /**
+   * Gives back the leases of the request's concurrency limits (idempotent,
+   * never rejects); undefined when it holds none. The adapter calls it once
+   * the response finished or the client went away.
+   */
+  readonly release: (() => void) | undefined;
 }
 
 /** Property under which the outcome is attached to the request. */
@@ -89,7 +101,7 @@ export class RateLimitCore<Req extends object, Res> {
         o.hooks.onRequest('skipped', policy.name);
         return PASS;
       }
-      cost = typeof l.cost === 'number' ? l.cost : invoke('cost', l.cost, req);
+      cost = l.concurrency ? 1 : typeof l.cost === 'number' ? l.cost : invoke('cost', l.cost, req);
       if (isThenable(cost)) return this.#applyPrepared(req, policy, { key, cost });
     } catch (error) {
       return this.#failed(error, policy.name, req);
@@ -108,7 +120,10 @@ export class RateLimitCore<Req extends object, Res> {
 
   #allow(applied: AppliedLimit): Promise<Reservation<AnyLimit>> {
     try {
-      return this.options.limiter.reserve(applied.key, applied.limit, { cost: applied.cost });
+      const { limiter } = this.options;
+      // A concurrency limit alone: its lease, through allowAll (which can release it).
+      if (isConcurrencyLimit(applied.limit)) return limiter.allowAll([{ key: applied.key, limit: applied.limit }]);
+      return limiter.reserve(applied.key, applied.limit as Limit | Quota, { cost: applied.cost });
     } catch (error) {
       return Promise.reject(error);
     }
@@ -221,7 +236,8 @@ export class RateLimitCore<Req extends object, Res> {
         used ??= policy.limits.slice(0, i);
         continue;
       }
-      let cost: unknown = given?.cost !== undefined ? given.cost : typeof l.cost === 'number' ? l.cost : once('cost', l.cost);
+      // A concurrency limit takes one lease, whatever the cost.
+      let cost: unknown = l.concurrency ? 1 : given?.cost !== undefined ? given.cost : typeof l.cost === 'number' ? l.cost : once('cost', l.cost);
       if (isThenable(cost)) cost = await cost;
       used?.push(l);
       applied.push({ name: l.name, key: storageKey(l, String(key)), limit: l.limit, cost: cost as number });
@@ -232,7 +248,7 @@ export class RateLimitCore<Req extends object, Res> {
       return undefined;
     }
     const single = applied.length === 1 ? (applied[0] as AppliedLimit) : undefined;
-    const result = single ? await o.limiter.reserve(single.key, single.limit, { cost: single.cost }) : await o.limiter.allowAll(applied);
+    const result = single ? await this.#allow(single) : await o.limiter.allowAll(applied);
     const header = used === undefined && !policy.calendar ? policy.policyHeader : policyHeaderFor(limits, o.headerFormat);
     return this.#decide(req, policy, limits, header, applied, result);
   }
@@ -254,8 +270,25 @@ export class RateLimitCore<Req extends object, Res> {
     (req as Record<string, unknown>)[INFO_PROPERTY] = info;
     const headers = buildHeaders(limits, policyHeader, result, this.#headerChoice, block);
     o.hooks.onRequest(result.allowed ? 'allowed' : o.shadow ? 'shadow_denied' : 'denied', policy.name);
-    return { info, headers, block, limits: limits as readonly CompiledLimit<unknown>[] };
+    return { info, headers, block, limits: limits as readonly CompiledLimit<unknown>[], release: releaseOf(result, limits) };
   }
+}
+
+/**
+ * The release of the leases a result took: present when the check passed
+ * with a concurrency limit. A release that fails leaves the lease to expire
+ * on its own (its ttl): it is never an error of the request.
+ */
+function releaseOf<Req>(result: Reservation<AnyLimit>, limits: readonly CompiledLimit<Req>[]): (() => void) | undefined {
+  if (!result.allowed || !limits.some((l) => l.concurrency)) return undefined;
+  const compound = result as Partial<CompoundResult<AnyLimit>>;
+  if (typeof compound.release !== 'function') return undefined;
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    (compound.release as () => Promise<void>)().then(undefined, () => undefined);
+  };
 }
 
 /** A key that means "this limit does not apply": undefined, null or the empty string. */

@@ -3,7 +3,8 @@
  * A thin adapter over the shared core: it sets (or appends to) the headers,
  * attaches `req.rateLimit`, answers 429 with problem+json (or calls
  * `handler`), answers a store failure with 503, and hands every other error
- * to Express with `next(err)` as a typed LimiterError.
+ * to Express with `next(err)` as a typed LimiterError. The leases of
+ * concurrency limits are given back on the response's `finish` or `close`.
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { callbackError, isThenable } from './callbacks.js';
@@ -60,6 +61,13 @@ export function rateLimit(options: ExpressRateLimitOptions): RequestHandler {
     }
     core.check(req).then((decision) => {
       if (decision === undefined) return next();
+      const { release } = decision;
+      if (release !== undefined) {
+        // Leases of concurrency limits: given back once the response is sent or the client goes away
+        // ('close' follows 'finish', and comes alone on an abort), whatever the handler did.
+        res.once('finish', release);
+        res.once('close', release);
+      }
       try {
         setHeaders(res, decision.headers);
       } catch (error) {

@@ -6,6 +6,8 @@
  * own buckets), and `config.rateLimit: false` exempts it; requests matching
  * no route are limited by the plugin options too (unless `notFound: false`).
  * The check runs in the `onRequest` hook unless `hook` names a later one.
+ * The leases of concurrency limits are given back in `onResponse` (which
+ * follows error responses too) or `onRequestAbort`.
  */
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
@@ -69,10 +71,23 @@ function setHeaders(reply: FastifyReply, headers: HeaderList): void {
   for (const entry of headers) reply.header(entry[0], mergedValue(entry, reply.getHeader(entry[0])));
 }
 
+/** Where a request keeps the releases of the leases its limiters took (given back in onResponse / onRequestAbort). */
+const RELEASES = Symbol('tollgate.releases');
+
+/** Gives back every lease `request` holds (each release runs once). */
+function releaseLeases(request: FastifyRequest): void {
+  const releases = (request as unknown as Record<symbol, (() => void)[] | undefined>)[RELEASES];
+  if (releases !== undefined) for (const release of releases.splice(0)) release();
+}
+
 function run(core: Core, request: FastifyRequest, reply: FastifyReply, done: Done): void {
   core.check(request).then(
     (decision) => {
       if (decision === undefined) return done();
+      if (decision.release !== undefined) {
+        const r = request as unknown as Record<symbol, (() => void)[] | undefined>;
+        (r[RELEASES] ??= []).push(decision.release);
+      }
       setHeaders(reply, decision.headers);
       if (!decision.block) return done();
       const { handler } = core.options;
@@ -186,6 +201,15 @@ function setup(fastify: FastifyInstance, options: FastifyRateLimitOptions): void
   if (notFound && globalCore !== undefined) fastify.addHook(hook as 'onRequest', hookFor(globalCore, hook, true) as never);
 
   if (!fastify.hasRequestDecorator('rateLimit')) fastify.decorateRequest('rateLimit', null);
+  // Leases of concurrency limits: given back when the response is sent (errors included) or the client goes away.
+  fastify.addHook('onResponse', (request, _reply, next) => {
+    releaseLeases(request);
+    next();
+  });
+  fastify.addHook('onRequestAbort', (request, next) => {
+    releaseLeases(request);
+    next();
+  });
   fastify.addHook('onRoute', (route) => {
     const config = (route.config as { rateLimit?: unknown } | undefined)?.rateLimit;
     if (config === false) return;

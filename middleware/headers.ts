@@ -55,38 +55,50 @@ export function secondsUntilMore(limit: CompiledLimit<unknown>, item: ItemResult
   return waitUs <= 0 ? 0 : clampInteger(Math.ceil(waitUs / 1_000_000));
 }
 
-/** The `RateLimit-Policy` value for a subset of a policy's limits, in the given format. */
+/** The `RateLimit-Policy` value for a subset of a policy's limits, in the given format (concurrency limits are not described). */
 export function policyHeaderFor<Req>(limits: readonly CompiledLimit<Req>[], format: Exclude<StandardHeaders, false> = 'draft-10'): string {
+  const described = limits.filter((l) => !l.concurrency);
   // A quota's `w` is its current window's length (a month of 28 to 31 days, a day of 23 to 25 hours).
   const w = (l: CompiledLimit<Req>): number => (l.calendar === undefined ? l.window : windowNow(l.calendar));
-  if (format === 'draft-7') return limits.map((l) => `${l.quota};w=${w(l)}`).join(', ');
-  return limits.map((l) => `${serializeString(l.name)};q=${l.quota};w=${w(l)}`).join(', ');
+  if (format === 'draft-7') return described.map((l) => `${l.quota};w=${w(l)}`).join(', ');
+  return described.map((l) => `${serializeString(l.name)};q=${l.quota};w=${w(l)}`).join(', ');
 }
 
-function standardFields<Req>(limits: readonly CompiledLimit<Req>[], policyHeader: string, result: LimitResult<AnyLimit>, format: Exclude<StandardHeaders, false>, headers: HeaderList): void {
+/** A described (rate or quota) limit of the request with its item result. */
+type Described<Req> = readonly [CompiledLimit<Req>, ItemResult<AnyLimit> | LimitResult<AnyLimit>];
+
+/** The limits the fields describe, with their results, in order (concurrency limits left out). */
+function described<Req>(limits: readonly CompiledLimit<Req>[], result: LimitResult<AnyLimit>): Described<Req>[] {
   const items = itemResults(result);
+  const pairs: Described<Req>[] = [];
+  limits.forEach((l, i) => {
+    if (!l.concurrency) pairs.push([l, items[i] ?? result]);
+  });
+  return pairs;
+}
+
+function standardFields<Req>(pairs: readonly Described<Req>[], policyHeader: string, format: Exclude<StandardHeaders, false>, headers: HeaderList): void {
   if (format === 'draft-7') {
     // One dictionary for the limit closest to denying (draft-7 has no per-policy state); `reset` = seconds until full.
-    const head = headline(limits, result);
+    const [head, item] = headline(pairs);
     headers.push(['RateLimit-Policy', policyHeader, true]);
-    headers.push(['RateLimit', `limit=${head.quota}, remaining=${clampInteger(result.remaining)}, reset=${clampInteger(seconds(result.resetAfter))}`, false]);
+    headers.push(['RateLimit', `limit=${head.quota}, remaining=${clampInteger(item.remaining)}, reset=${clampInteger(seconds(item.resetAfter))}`, false]);
     return;
   }
   let state = '';
-  for (let i = 0; i < limits.length; i += 1) {
-    const limit = limits[i] as CompiledLimit<Req>;
-    const item = items[i] ?? result;
+  for (const [limit, item] of pairs) {
     // draft-10: `t` is the time until more quota; draft-8 defined it as the time until the quota resets (full).
     const t = format === 'draft-10' ? secondsUntilMore(limit as CompiledLimit<unknown>, item) : clampInteger(seconds(item.resetAfter));
-    if (i > 0) state += ', ';
+    if (state !== '') state += ', ';
     state += `${limit.stateStart}${clampInteger(item.remaining)};t=${t}`;
   }
   headers.push(['RateLimit-Policy', policyHeader, true], ['RateLimit', state, true]);
 }
 
-function headline<Req>(limits: readonly CompiledLimit<Req>[], result: LimitResult<AnyLimit>): CompiledLimit<Req> {
-  let head = limits[0] as CompiledLimit<Req>;
-  for (const l of limits) if (l.limit === result.limit) head = l;
+/** The described limit closest to denying (the least remaining; the first of equals). */
+function headline<Req>(pairs: readonly Described<Req>[]): Described<Req> {
+  let head = pairs[0] as Described<Req>;
+  for (const pair of pairs) if (pair[1].remaining < head[1].remaining) head = pair;
   return head;
 }
 
@@ -94,6 +106,9 @@ function headline<Req>(limits: readonly CompiledLimit<Req>[], result: LimitResul
  * Builds the rate-limit headers. `policyHeader` is the precomputed
  * `RateLimit-Policy` value for exactly `limits` in the chosen format;
  * `retry` adds `Retry-After` (omitted when the request can never pass).
+ * Concurrency limits are never described: a request with only those gets
+ * none of these fields, and `Retry-After` comes only from a described
+ * limit that denied (a concurrency slot frees at a time nobody knows).
  */
 export function buildHeaders<Req>(
   limits: readonly CompiledLimit<Req>[],
@@ -103,16 +118,20 @@ export function buildHeaders<Req>(
   retry: boolean,
 ): HeaderList {
   const headers: HeaderList = [];
-  if (choice.standard !== false) standardFields(limits, policyHeader, result, choice.standard, headers);
+  const pairs = described(limits, result);
+  if (pairs.length === 0) return headers;
+  if (choice.standard !== false) standardFields(pairs, policyHeader, choice.standard, headers);
   if (choice.legacy) {
-    const head = headline(limits, result);
+    const [head, item] = headline(pairs);
     headers.push(
       ['X-RateLimit-Limit', String(head.quota), false],
-      ['X-RateLimit-Remaining', String(clampInteger(result.remaining)), false],
-      ['X-RateLimit-Reset', String(clampInteger(seconds(result.resetAfter))), false],
+      ['X-RateLimit-Remaining', String(clampInteger(item.remaining)), false],
+      ['X-RateLimit-Reset', String(clampInteger(seconds(item.resetAfter))), false],
     );
   }
-  if (retry && result.retryAfter !== Infinity) headers.push(['Retry-After', String(seconds(result.retryAfter)), false]);
+  let wait = 0;
+  for (const [, item] of pairs) if (!item.allowed && item.retryAfter > wait) wait = item.retryAfter;
+  if (retry && wait > 0 && wait !== Infinity) headers.push(['Retry-After', String(seconds(wait)), false]);
   return headers;
 }
 

@@ -4,6 +4,7 @@
  * key and cost functions, key namespace, and the pre-serialized pieces of
  * the `RateLimit-Policy` and `RateLimit` headers.
  */
+import { type AnyLimit, isConcurrencyLimit, resolveConcurrency } from '../src/concurrency.js';
 import { ErrorCodes, LimiterError, describe } from '../src/errors.js';
 import { type Limit, resolveLimit } from '../src/limits.js';
 import { type Quota, type ResolvedQuota, isQuota, resolveQuota } from '../src/quotas.js';
@@ -16,17 +17,20 @@ import type { CostFunction, KeyFunction, LimitSpec, PolicyDefinition } from './t
 export interface CompiledLimit<Req> {
   /** Name shown in headers and problem details. */
   readonly name: string;
-  /** The rate limit or calendar quota. */
-  readonly limit: Limit | Quota;
-  /** Burst, or a quota's amount (the `q` of RateLimit-Policy). */
+  /** The rate limit, calendar quota or concurrency limit. */
+  readonly limit: AnyLimit;
+  /** True for a concurrency limit: a lease held while the request is in progress, never described by the rate-limit headers. */
+  readonly concurrency: boolean;
+  /** Burst, or a quota's amount (the `q` of RateLimit-Policy); for a concurrency limit, its most leases at once. */
   readonly quota: number;
   /**
    * burst × period / rate in seconds, rounded up, from the limit as given
    * (the `w` of RateLimit-Policy); for a quota, the length of the window
-   * current when the policy was compiled (headers use {@link windowNow}).
+   * current when the policy was compiled (headers use {@link windowNow});
+   * for a concurrency limit, its lease ttl in seconds.
    */
   readonly window: number;
-  /** Emission interval T in µs (as the stores use it); 0 for a quota. */
+  /** Emission interval T in µs (as the stores use it); 0 for a quota or a concurrency limit. */
   readonly interval: number;
   /** A quota's calendar (undefined for a rate limit). */
   readonly calendar: ResolvedQuota | undefined;
@@ -95,14 +99,17 @@ export function checkKeyOption<Req>(value: unknown, field: string): KeyFunction<
   throw invalid(field, value, 'a function (req) => key');
 }
 
-function isLimitSpec<Req>(value: Limit | Quota | LimitSpec<Req>): value is LimitSpec<Req> {
+function isLimitSpec<Req>(value: AnyLimit | LimitSpec<Req>): value is LimitSpec<Req> {
   return typeof value === 'object' && value !== null && 'limit' in value;
 }
 
-function checkLimit(value: unknown, field: string): Limit | Quota {
-  if (typeof value !== 'object' || value === null) throw invalid(field, value, 'a limit { rate, period, burst? } such as perSecond(10), or a quota(n, unit)');
+function checkLimit(value: unknown, field: string): AnyLimit {
+  if (typeof value !== 'object' || value === null) {
+    throw invalid(field, value, 'a limit { rate, period, burst? } such as perSecond(10), a quota(n, unit), or concurrency(max, { ttl })');
+  }
   try {
     if (isQuota(value)) return (resolveQuota(value), value);
+    if (isConcurrencyLimit(value)) return (resolveConcurrency(value), value);
     resolveLimit(value as Limit);
   } catch (error) {
     if (error instanceof LimiterError) throw new LimiterError(error.code, `${field}: ${error.message}`, { cause: error });
@@ -127,7 +134,7 @@ export function compilePolicy<Req>(definition: PolicyDefinition<Req>, defaults: 
   if ((limit === undefined) === (limits === undefined)) {
     throw new LimiterError(ErrorCodes.INVALID_OPTION, `${field} needs exactly one of "limit" and "limits", got ${limit === undefined ? 'neither' : 'both'}`);
   }
-  const entries: [string, Limit | Quota, KeyFunction<Req> | undefined, CostFunction<Req> | number][] = [];
+  const entries: [string, AnyLimit, KeyFunction<Req> | undefined, CostFunction<Req> | number][] = [];
   if (limit !== undefined) {
     const l = checkLimit(limit, `${field} "limit"`);
     entries.push([l.name === undefined ? name : checkName(l.name, `${field} "limit.name"`), l, key, cost]);
@@ -153,13 +160,31 @@ export function compilePolicy<Req>(definition: PolicyDefinition<Req>, defaults: 
   const compound = entries.length > 1;
   const compiled = entries.map(([limitName, given, k, c]): CompiledLimit<Req> => {
     // Carry the name into the limit, so the limiter's own metrics are labelled with it.
-    const l = given.name === limitName ? given : Object.freeze({ ...given, name: limitName });
+    const l: AnyLimit = given.name === limitName ? given : Object.freeze({ ...given, name: limitName });
     const shape = keyShape(defaults.namespace, name, scope, limitName, compound);
+    if (isConcurrencyLimit(l)) {
+      const slots = resolveConcurrency(l);
+      return {
+        name: limitName,
+        limit: l,
+        concurrency: true,
+        quota: clampInteger(slots.max),
+        window: clampInteger(Math.ceil(slots.ttl / 1_000_000)),
+        interval: 0,
+        calendar: undefined,
+        key: k,
+        scopeKey: k === undefined ? scopeWideKey(shape) : undefined,
+        cost: c,
+        shape,
+        stateStart: `${serializeString(limitName)};r=`,
+      };
+    }
     const calendar = isQuota(l) ? resolveQuota(l) : undefined;
     const resolved = isQuota(l) ? undefined : resolveLimit(l);
     return {
       name: limitName,
       limit: l,
+      concurrency: false,
       quota: clampInteger(calendar ? calendar.amount : (resolved?.burst ?? 0)),
       window: calendar ? windowNow(calendar) : clampInteger(windowSeconds(resolved?.burst ?? 0, (l as Limit).period, (l as Limit).rate)),
       interval: resolved?.interval ?? 0,

@@ -7,8 +7,6 @@ import type { MeterProvider } from '@opentelemetry/api';
 import type { LimiterError } from '../src/errors.js';
 import type { AdjustResult } from '../src/reservation.js';
 import type { AnyLimit } from '../src/concurrency.js';
-import type { Limit } from '../src/limits.js';
-import type { Quota } from '../src/quotas.js';
 import type { Limiter } from '../src/limiter.js';
 import type { LimitResult } from '../src/result.js';
 import type { Store } from '../src/store.js';
@@ -29,8 +27,13 @@ export type CostFunction<Req> = (req: Req) => MaybePromise<number>;
 
 /** One named limit of a policy, with its own key and cost when they differ from the policy's. */
 export interface LimitSpec<Req> {
-  /** The limit, e.g. `perSecond(10)`, or a calendar quota, e.g. `quota(100_000, 'month')`. */
-  readonly limit: Limit | Quota;
+  /**
+   * The limit, e.g. `perSecond(10)`, a calendar quota, e.g. `quota(100_000, 'month')`, or a
+   * concurrency limit, e.g. `concurrency(5, { ttl: 30_000 })`: a lease held while the request
+   * is in progress (given back when the response is done or the client goes away; `cost` does
+   * not apply to it).
+   */
+  readonly limit: AnyLimit;
   /** Key for this limit. Default: the policy's `key`. */
   readonly key?: KeyFunction<Req>;
   /** Cost for this limit. Default: the policy's `cost`. */
@@ -38,7 +41,7 @@ export interface LimitSpec<Req> {
 }
 
 /** Named limits, checked all-or-nothing: `{ user: perSecond(10), tenant: { limit: perDay(10_000), key } }`. */
-export type LimitMap<Req> = Readonly<Record<string, Limit | Quota | LimitSpec<Req>>>;
+export type LimitMap<Req> = Readonly<Record<string, AnyLimit | LimitSpec<Req>>>;
 
 /** What a policy resolver returns for a request: the limits that apply to it. */
 export interface PolicyDefinition<Req> {
@@ -54,7 +57,7 @@ export interface PolicyDefinition<Req> {
    */
   readonly scope?: string;
   /** A single limit (exactly one of `limit` and `limits`). */
-  readonly limit?: Limit | Quota;
+  readonly limit?: AnyLimit;
   /** Several named limits, checked all-or-nothing. */
   readonly limits?: LimitMap<Req>;
   /**
@@ -87,8 +90,8 @@ export interface AppliedLimit {
   /** The namespaced key the limiter counted against. */
   readonly key: string;
   /** The limit. */
-  readonly limit: Limit | Quota;
-  /** Units requested. */
+  readonly limit: AnyLimit;
+  /** Units requested (1 for a concurrency limit: one lease). */
   readonly cost: number;
 }
 
@@ -132,7 +135,7 @@ export interface RateLimitOptions<Req, Res> {
    */
   readonly name?: string;
   /** A single limit (exactly one of `limit`, `limits` and `policy`). */
-  readonly limit?: Limit | Quota;
+  readonly limit?: AnyLimit;
   /** Several named limits checked all-or-nothing. */
   readonly limits?: LimitMap<Req>;
   /** Resolves the policy per request (per-tenant plans). */

@@ -139,7 +139,7 @@ for (const backend of all) {
       assert.deepEqual(denied.result.items?.map((i) => i.allowed), [false, true]);
       const [userLimit, tenantLimit] = denied.limits;
       assert.ok(userLimit && tenantLimit);
-      assert.equal((await limiter.peek(tenantLimit.key, tenantLimit.limit)).remaining, 1, 'the denied request took nothing from the tenant');
+      assert.equal((await limiter.peek(tenantLimit.key, tenantLimit.limit as Limit)).remaining, 1, 'the denied request took nothing from the tenant');
 
       clock.advance(1000);
       assert.equal((await get('/', h('u2'))).status, 200);
@@ -149,7 +149,7 @@ for (const backend of all) {
       assert.deepEqual(denied2.result.items?.map((i) => i.allowed), [true, false]);
       const u3 = denied2.limits[0];
       assert.ok(u3);
-      assert.equal((await limiter.peek(u3.key, u3.limit)).remaining, 2, 'the denied request took nothing from the user');
+      assert.equal((await limiter.peek(u3.key, u3.limit as Limit)).remaining, 2, 'the denied request took nothing from the user');
       assert.ok(Number(byTenant.headers.get('retry-after')) * 1000 >= denied2.result.retryAfter);
     });
 

@@ -7,7 +7,7 @@
 import { type AnyLimit, isConcurrencyLimit, resolveConcurrency } from '../src/concurrency.js';
 import { ErrorCodes, LimiterError, describe } from '../src/errors.js';
 import { type Limit, resolveLimit } from '../src/limits.js';
-import { type Quota, type ResolvedQuota, isQuota, resolveQuota } from '../src/quotas.js';
+import { type ResolvedQuota, isQuota, resolveQuota } from '../src/quotas.js';
 import { type StandardHeaders, policyHeaderFor } from './headers.js';
 import { type KeyShape, buildKey, keyShape, scopeWideKey } from './namespace.js';
 import { clampInteger, isSfStringSafe, serializeString } from './structured-fields.js';

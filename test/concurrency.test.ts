@@ -216,14 +216,18 @@ describe('concurrency limits on Redis', () => {
 
 describe('concurrency limits under failure policies', () => {
   const clients: Redis[] = [];
-  after(() => {
+  const stores: RedisStore[] = [];
+  after(async () => {
+    await Promise.all(stores.map((s) => s.close()));
     for (const c of clients) c.disconnect();
   });
   async function deadStore(): Promise<RedisStore> {
     const client = new Redis({ port: await freePort(), host: '127.0.0.1', maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null, connectTimeout: 500 });
     client.on('error', () => undefined);
     clients.push(client);
-    return new RedisStore({ client, timeout: 200 });
+    const store = new RedisStore({ client, timeout: 200 });
+    stores.push(store);
+    return store;
   }
   const limit = concurrency(1, { ttl: 5_000 });
 

@@ -35,213 +35,219 @@
 --   extend    1 when the lease was held and is renewed, 0 when it was not held,
 --             2 when it was held but the check was denied.
 
-local lease_err = 'lease id must be a string of 1 to 128 bytes, got '
-local ttl_err = 'ttl must be an integer of µs >= 1 and < 2^53, got '
--- PEXPIRE's GT option (Redis 7): extend a key's life, never shorten it.
-local pexpire_gt = (tonumber(redis.REDIS_VERSION_NUM) or 0) >= 0x070000
+-- Loaded lazily (LAZY in lua/prologue.lua): a call without concurrency items
+-- creates none of these functions.
+local function load_concurrency()
+  local lease_err = 'lease id must be a string of 1 to 128 bytes, got '
+  local ttl_err = 'ttl must be an integer of µs >= 1 and < 2^53, got '
+  -- PEXPIRE's GT option (Redis 7): extend a key's life, never shorten it.
+  local pexpire_gt = (tonumber(redis.REDIS_VERSION_NUM) or 0) >= 0x070000
 
-local function lease_id(v)
-  if v == nil or v == '' or #v > 128 then return nil end
-  return v
-end
-
--- The lease lifetime at ARGV[p] as µs, or nil and a message.
-local function lease_ttl(p)
-  local ttl = int(ARGV[p], 1)
-  if not ttl then return nil, ttl_err .. tostring(ARGV[p]) end
-  if now + 2 * ttl >= LIMIT then return nil, 'now + 2 * ttl must stay below 2^53' end
-  return ttl
-end
-
--- Removes the expired leases of `key`; returns how many, or nil and a message.
-local function prune(key)
-  -- pcall: a key of another type fails this check only, not the whole batch.
-  local expired = redis.pcall('ZREMRANGEBYSCORE', key, '-inf', string.format('%d', now))
-  if type(expired) == 'table' then return nil, 'leases at ' .. key .. ' are unreadable: ' .. tostring(expired.err) end
-  return expired
-end
-
--- Keeps `key` at least until `t` µs (`fresh`: the key had no expiry yet).
-local function keep(key, t, fresh)
-  local px = floordiv(t - now + 999, 1000)
-  if px < 1 then px = 1 end
-  if fresh then
-    call('PEXPIRE', key, px)
-  elseif pexpire_gt then
-    call('PEXPIRE', key, px, 'GT')
-  elseif call('PTTL', key) < px then
-    call('PEXPIRE', key, px)
+  local function lease_id(v)
+    if v == nil or v == '' or #v > 128 then return nil end
+    return v
   end
-end
 
--- Adds lease `id` to `key`, expiring at `expiry`, and keeps the key one ttl past it.
-local function add(key, id, expiry, ttl, fresh)
-  call('ZADD', key, string.format('%d', expiry), id)
-  keep(key, expiry + ttl, fresh)
-end
-
-local function oldest(key)
-  return tonumber(call('ZRANGE', key, 0, 0, 'WITHSCORES')[2])
-end
-
--- Whether lease `id` of `key` is held at now; or nil and a message.
-local function held(key, id)
-  local s = redis.pcall('ZSCORE', key, id)
-  if type(s) == 'table' then return nil, 'leases at ' .. key .. ' are unreadable: ' .. tostring(s.err) end
-  return s ~= false and s ~= nil and tonumber(s) > now
-end
-
--- Renews held lease `id` of `key` to expire at `expiry`.
-local function renew(key, id, expiry, ttl)
-  call('ZADD', key, 'XX', string.format('%d', expiry), id)
-  keep(key, expiry + ttl, false)
-end
-
-CHECKS.C = function()
-  k = k + 1
-  local key = KEYS[k]
-  local max, ttl, e = int(ARGV[a + 1], 1), lease_ttl(a + 2)
-  local id = lease_id(ARGV[a + 3])
-  if not max then
-    e = 'max (leases) must be an integer >= 1 and < 2^53, got ' .. tostring(ARGV[a + 1])
-  elseif not e and not id then
-    e = lease_err .. tostring(ARGV[a + 3])
+  -- The lease lifetime at ARGV[p] as µs, or nil and a message.
+  local function lease_ttl(p)
+    local ttl = int(ARGV[p], 1)
+    if not ttl then return nil, ttl_err .. tostring(ARGV[p]) end
+    if now + 2 * ttl >= LIMIT then return nil, 'now + 2 * ttl must stay below 2^53' end
+    return ttl
   end
-  a = a + 4
-  local expired
-  if not e then expired, e = prune(key) end
-  if e then
-    reply[k + 1] = fail(e)
-    return true
-  end
-  local count = call('ZCARD', key)
-  if count >= max then
-    reply[k + 1] = { 0, count, oldest(key), expired }
-  else
-    add(key, id, now + ttl, ttl, count == 0)
-    reply[k + 1] = { 1, count, 0, expired }
-  end
-  return true
-end
 
-CHECKS.R = function()
-  k = k + 1
-  local key, id = KEYS[k], lease_id(ARGV[a + 1])
-  a = a + 2
-  if not id then
-    reply[k + 1] = fail(lease_err .. tostring(ARGV[a - 1]))
-    return true
+  -- Removes the expired leases of `key`; returns how many, or nil and a message.
+  local function prune(key)
+    -- pcall: a key of another type fails this check only, not the whole batch.
+    local expired = redis.pcall('ZREMRANGEBYSCORE', key, '-inf', string.format('%d', now))
+    if type(expired) == 'table' then return nil, 'leases at ' .. key .. ' are unreadable: ' .. tostring(expired.err) end
+    return expired
   end
-  -- pcall: a key of another type fails this check only, not the whole batch.
-  local removed = redis.pcall('ZREM', key, id)
-  if type(removed) == 'table' then
-    reply[k + 1] = fail('leases at ' .. key .. ' are unreadable: ' .. tostring(removed.err))
-  else
-    reply[k + 1] = removed
-  end
-  return true
-end
 
-CHECKS.E = function()
-  k = k + 1
-  local key, id = KEYS[k], lease_id(ARGV[a + 1])
-  local ttl, e = lease_ttl(a + 2)
-  a = a + 3
-  if not id then e = lease_err .. tostring(ARGV[a - 2]) end
-  local ok
-  if not e then ok, e = held(key, id) end
-  if e then
-    reply[k + 1] = fail(e)
-  elseif ok then
-    renew(key, id, now + ttl, ttl)
-    reply[k + 1] = 1
-  else
-    reply[k + 1] = 0
-  end
-  return true
-end
-
--- The leases of `key` as the first item of a check on it found them (memo[key]):
--- { count, oldest (0 until read), expired, taken by earlier items, their
--- earliest expiry, fresh }, and true for that first item; or nil and a message.
-local function leases(key, memo)
-  local m = memo[key]
-  if m then return m, false end
-  local expired, e = prune(key)
-  if not expired then return nil, e end
-  local count = call('ZCARD', key)
-  m = { count, 0, expired, 0, 0, count == 0 }
-  memo[key] = m
-  return m, true
-end
-
-ITEMS.c = {
-  argc = 3,
-  check = function(key, p, memo)
-    local max, ttl, e = int(ARGV[p], 1), lease_ttl(p + 1)
-    local id = lease_id(ARGV[p + 2])
-    if not max then return nil, 'max (leases) must be an integer >= 1 and < 2^53, got ' .. tostring(ARGV[p]) end
-    if not ttl then return nil, e end
-    if not id then return nil, lease_err .. tostring(ARGV[p + 2]) end
-    local m, first = leases(key, memo)
-    if not m then return nil, first end
-    local v = { m[1], 0, first and m[3] or 0 }
-    if m[1] + m[4] >= max then
-      -- Full: the oldest lease says when one frees itself.
-      if m[1] > 0 and m[2] == 0 then m[2] = oldest(key) end
-      v[2] = m[2]
-      return false, v
+  -- Keeps `key` at least until `t` µs (`fresh`: the key had no expiry yet).
+  local function keep(key, t, fresh)
+    local px = floordiv(t - now + 999, 1000)
+    if px < 1 then px = 1 end
+    if fresh then
+      call('PEXPIRE', key, px)
+    elseif pexpire_gt then
+      call('PEXPIRE', key, px, 'GT')
+    elseif call('PTTL', key) < px then
+      call('PEXPIRE', key, px)
     end
-    m[4] = m[4] + 1
-    return true, v, { id, now + ttl, ttl, m }
-  end,
-  commit = function(key, v, plan)
-    local m = plan[4]
-    add(key, plan[1], plan[2], plan[3], m[6])
-    m[6] = false
-    return { 1, v[1], v[2], v[3] }
-  end,
-  deny = function(_, v)
-    return { 0, v[1], v[2], v[3] }
-  end,
-}
+  end
 
-ITEMS.r = {
-  argc = 1,
-  check = function(key, p)
-    local id = lease_id(ARGV[p])
-    if not id then return nil, lease_err .. tostring(ARGV[p]) end
+  -- Adds lease `id` to `key`, expiring at `expiry`, and keeps the key one ttl past it.
+  local function add(key, id, expiry, ttl, fresh)
+    call('ZADD', key, string.format('%d', expiry), id)
+    keep(key, expiry + ttl, fresh)
+  end
+
+  local function oldest(key)
+    return tonumber(call('ZRANGE', key, 0, 0, 'WITHSCORES')[2])
+  end
+
+  -- Whether lease `id` of `key` is held at now; or nil and a message.
+  local function held(key, id)
     local s = redis.pcall('ZSCORE', key, id)
     if type(s) == 'table' then return nil, 'leases at ' .. key .. ' are unreadable: ' .. tostring(s.err) end
-    local present = s ~= false and s ~= nil
-    return present, present and 2 or 0, id
-  end,
-  commit = function(key, _, id)
-    call('ZREM', key, id)
-    return 1
-  end,
-  deny = function(_, v)
-    return v
-  end,
-}
+    return s ~= false and s ~= nil and tonumber(s) > now
+  end
 
-ITEMS.e = {
-  argc = 2,
-  check = function(key, p)
-    local id = lease_id(ARGV[p])
-    if not id then return nil, lease_err .. tostring(ARGV[p]) end
-    local ttl, e = lease_ttl(p + 1)
-    if not ttl then return nil, e end
+  -- Renews held lease `id` of `key` to expire at `expiry`.
+  local function renew(key, id, expiry, ttl)
+    call('ZADD', key, 'XX', string.format('%d', expiry), id)
+    keep(key, expiry + ttl, false)
+  end
+
+  CHECKS.C = function()
+    k = k + 1
+    local key = KEYS[k]
+    local max, ttl, e = int(ARGV[a + 1], 1), lease_ttl(a + 2)
+    local id = lease_id(ARGV[a + 3])
+    if not max then
+      e = 'max (leases) must be an integer >= 1 and < 2^53, got ' .. tostring(ARGV[a + 1])
+    elseif not e and not id then
+      e = lease_err .. tostring(ARGV[a + 3])
+    end
+    a = a + 4
+    local expired
+    if not e then expired, e = prune(key) end
+    if e then
+      reply[k + 1] = fail(e)
+      return true
+    end
+    local count = call('ZCARD', key)
+    if count >= max then
+      reply[k + 1] = { 0, count, oldest(key), expired }
+    else
+      add(key, id, now + ttl, ttl, count == 0)
+      reply[k + 1] = { 1, count, 0, expired }
+    end
+    return true
+  end
+
+  CHECKS.R = function()
+    k = k + 1
+    local key, id = KEYS[k], lease_id(ARGV[a + 1])
+    a = a + 2
+    if not id then
+      reply[k + 1] = fail(lease_err .. tostring(ARGV[a - 1]))
+      return true
+    end
+    -- pcall: a key of another type fails this check only, not the whole batch.
+    local removed = redis.pcall('ZREM', key, id)
+    if type(removed) == 'table' then
+      reply[k + 1] = fail('leases at ' .. key .. ' are unreadable: ' .. tostring(removed.err))
+    else
+      reply[k + 1] = removed
+    end
+    return true
+  end
+
+  CHECKS.E = function()
+    k = k + 1
+    local key, id = KEYS[k], lease_id(ARGV[a + 1])
+    local ttl, e = lease_ttl(a + 2)
+    a = a + 3
+    if not id then e = lease_err .. tostring(ARGV[a - 2]) end
     local ok
-    ok, e = held(key, id)
-    if ok == nil then return nil, e end
-    return ok, ok and 2 or 0, { id, now + ttl, ttl }
-  end,
-  commit = function(key, _, plan)
-    renew(key, plan[1], plan[2], plan[3])
-    return 1
-  end,
-  deny = function(_, v)
-    return v
-  end,
-}
+    if not e then ok, e = held(key, id) end
+    if e then
+      reply[k + 1] = fail(e)
+    elseif ok then
+      renew(key, id, now + ttl, ttl)
+      reply[k + 1] = 1
+    else
+      reply[k + 1] = 0
+    end
+    return true
+  end
+
+  -- The leases of `key` as the first item of a check on it found them (memo[key]):
+  -- { count, oldest (0 until read), expired, taken by earlier items, their
+  -- earliest expiry, fresh }, and true for that first item; or nil and a message.
+  local function leases(key, memo)
+    local m = memo[key]
+    if m then return m, false end
+    local expired, e = prune(key)
+    if not expired then return nil, e end
+    local count = call('ZCARD', key)
+    m = { count, 0, expired, 0, 0, count == 0 }
+    memo[key] = m
+    return m, true
+  end
+
+  ITEMS.c = {
+    argc = 3,
+    check = function(key, p, memo)
+      local max, ttl, e = int(ARGV[p], 1), lease_ttl(p + 1)
+      local id = lease_id(ARGV[p + 2])
+      if not max then return nil, 'max (leases) must be an integer >= 1 and < 2^53, got ' .. tostring(ARGV[p]) end
+      if not ttl then return nil, e end
+      if not id then return nil, lease_err .. tostring(ARGV[p + 2]) end
+      local m, first = leases(key, memo)
+      if not m then return nil, first end
+      local v = { m[1], 0, first and m[3] or 0 }
+      if m[1] + m[4] >= max then
+        -- Full: the oldest lease says when one frees itself.
+        if m[1] > 0 and m[2] == 0 then m[2] = oldest(key) end
+        v[2] = m[2]
+        return false, v
+      end
+      m[4] = m[4] + 1
+      return true, v, { id, now + ttl, ttl, m }
+    end,
+    commit = function(key, v, plan)
+      local m = plan[4]
+      add(key, plan[1], plan[2], plan[3], m[6])
+      m[6] = false
+      return { 1, v[1], v[2], v[3] }
+    end,
+    deny = function(_, v)
+      return { 0, v[1], v[2], v[3] }
+    end,
+  }
+
+  ITEMS.r = {
+    argc = 1,
+    check = function(key, p)
+      local id = lease_id(ARGV[p])
+      if not id then return nil, lease_err .. tostring(ARGV[p]) end
+      local s = redis.pcall('ZSCORE', key, id)
+      if type(s) == 'table' then return nil, 'leases at ' .. key .. ' are unreadable: ' .. tostring(s.err) end
+      local present = s ~= false and s ~= nil
+      return present, present and 2 or 0, id
+    end,
+    commit = function(key, _, id)
+      call('ZREM', key, id)
+      return 1
+    end,
+    deny = function(_, v)
+      return v
+    end,
+  }
+
+  ITEMS.e = {
+    argc = 2,
+    check = function(key, p)
+      local id = lease_id(ARGV[p])
+      if not id then return nil, lease_err .. tostring(ARGV[p]) end
+      local ttl, e = lease_ttl(p + 1)
+      if not ttl then return nil, e end
+      local ok
+      ok, e = held(key, id)
+      if ok == nil then return nil, e end
+      return ok, ok and 2 or 0, { id, now + ttl, ttl }
+    end,
+    commit = function(key, _, plan)
+      renew(key, plan[1], plan[2], plan[3])
+      return 1
+    end,
+    deny = function(_, v)
+      return v
+    end,
+  }
+end
+LAZY.C, LAZY.R, LAZY.E = load_concurrency, load_concurrency, load_concurrency
+LAZY.c, LAZY.r, LAZY.e = load_concurrency, load_concurrency, load_concurrency

@@ -104,40 +104,6 @@ else
 end
 inline:numeric]==]
 
--- "a" i n: one item, take as many as available up to n.
-CHECKS.a = function()
-  k = k + 1
-  local T, tau, n = item(ARGV[a + 1], ARGV[a + 2], 1)
-  a = a + 3
-  local s, e
-  if T then s, e = stored(KEYS[k]) else e = tau end
-  if not s then
-    reply[k + 1] = fail(e)
-  else
-    local tat = s < now and now or s
-    local free = tau - (tat - now)
-    local avail = free > 0 and floordiv(free, T) or 0
-    if avail < 1 then
-      reply[k + 1] = -s - 1
-    else
-      store(KEYS[k], tat + (n < avail and n or avail) * T)
-      reply[k + 1] = s
-    end
-  end
-  return true
-end
-
--- "m" c, then c (limit index, n) pairs: several rate items, all or nothing.
-CHECKS.m = function()
-  local c = int(ARGV[a + 1], 1)
-  if not c or k + c > nkeys or a + 1 + 2 * c > #ARGV then return false end
-  local first, p = k + 1, a + 2
-  k = k + c
-  a = a + 2 + 2 * c
-  compound(first, c, p, 'g')
-  return true
-end
-
 -- For an item of a compound check on key: the TAT the key stored (memo[key],
 -- read once per check), the TAT earlier items of the check would leave
 -- (memo[-1][key]) or else the stored one, at least now, and the table of
@@ -160,26 +126,65 @@ local function rate_current(key, memo)
   return s, tat, pending
 end
 
--- A rate item of a compound check.
-ITEMS.g = {
-  argc = 2,
-  check = function(key, p, memo)
-    local T, tau, n = item(ARGV[p], ARGV[p + 1], 0)
-    if not T then return nil, tau end
-    local s, tat, pending = rate_current(key, memo)
-    if not s then return nil, tat end
-    if now < tat + n * T - tau then return false, s end
-    if n > 0 then
-      pending[key] = tat + n * T
-      return true, s, tat + n * T
+-- The compound encodings and the rate item, loaded lazily (LAZY in
+-- lua/prologue.lua): a call of packed checks only creates none of them.
+local function load_gcra()
+  -- "a" i n: one item, take as many as available up to n.
+  CHECKS.a = function()
+    k = k + 1
+    local T, tau, n = item(ARGV[a + 1], ARGV[a + 2], 1)
+    a = a + 3
+    local s, e
+    if T then s, e = stored(KEYS[k]) else e = tau end
+    if not s then
+      reply[k + 1] = fail(e)
+    else
+      local tat = s < now and now or s
+      local free = tau - (tat - now)
+      local avail = free > 0 and floordiv(free, T) or 0
+      if avail < 1 then
+        reply[k + 1] = -s - 1
+      else
+        store(KEYS[k], tat + (n < avail and n or avail) * T)
+        reply[k + 1] = s
+      end
     end
-    return true, s
-  end,
-  commit = function(key, s, new)
-    if new then store(key, new) end
-    return s
-  end,
-  deny = function(_, s)
-    return -s - 1
-  end,
-}
+    return true
+  end
+
+  -- "m" c, then c (limit index, n) pairs: several rate items, all or nothing.
+  CHECKS.m = function()
+    local c = int(ARGV[a + 1], 1)
+    if not c or k + c > nkeys or a + 1 + 2 * c > #ARGV then return false end
+    local first, p = k + 1, a + 2
+    k = k + c
+    a = a + 2 + 2 * c
+    compound(first, c, p, 'g')
+    return true
+  end
+
+  -- A rate item of a compound check.
+  ITEMS.g = {
+    argc = 2,
+    check = function(key, p, memo)
+      local T, tau, n = item(ARGV[p], ARGV[p + 1], 0)
+      if not T then return nil, tau end
+      local s, tat, pending = rate_current(key, memo)
+      if not s then return nil, tat end
+      if now < tat + n * T - tau then return false, s end
+      if n > 0 then
+        pending[key] = tat + n * T
+        return true, s, tat + n * T
+      end
+      return true, s
+    end,
+    commit = function(key, s, new)
+      if new then store(key, new) end
+      return s
+    end,
+    deny = function(_, s)
+      return -s - 1
+    end,
+  }
+end
+LAZY.a, LAZY.m, LAZY.g = load_gcra, load_gcra, load_gcra

@@ -152,21 +152,38 @@ local function compound(first, c, p, tag)
   end
 end
 
--- "x" c, then c tagged items of any kinds, all or nothing.
-CHECKS.x = function()
-  local c = int(ARGV[a + 1], 1)
-  if not c or k + c > nkeys then return false end
-  -- Walk the tags first: the check must be readable to the end.
-  local p = a + 2
-  for _ = 1, c do
-    local kind = ITEMS[ARGV[p]]
-    if not kind then return false end
-    p = p + 1 + kind.argc
+-- A kind may register lazily: LAZY[header or tag] = its loader, a function
+-- that fills CHECKS and ITEMS. The first lookup of a header or tag missing
+-- from them runs its loader, so a call creates the functions of the kinds it
+-- uses only (every function defined at the top level is created anew on
+-- every call, which costs a call of one check dearly).
+local LAZY = {}
+local function lazy(t, name)
+  local load = name ~= nil and LAZY[name]
+  if not load then return nil end
+  load()
+  return rawget(t, name)
+end
+setmetatable(CHECKS, { __index = lazy })
+setmetatable(ITEMS, { __index = lazy })
+
+-- "x" c, then c tagged items of any kinds, all or nothing (loaded lazily).
+LAZY.x = function()
+  CHECKS.x = function()
+    local c = int(ARGV[a + 1], 1)
+    if not c or k + c > nkeys then return false end
+    -- Walk the tags first: the check must be readable to the end.
+    local p = a + 2
+    for _ = 1, c do
+      local kind = ITEMS[ARGV[p]]
+      if not kind then return false end
+      p = p + 1 + kind.argc
+    end
+    if p - 1 > #ARGV then return false end
+    local first, start = k + 1, a + 2
+    k = k + c
+    a = p
+    compound(first, c, start, nil)
+    return true
   end
-  if p - 1 > #ARGV then return false end
-  local first, start = k + 1, a + 2
-  k = k + c
-  a = p
-  compound(first, c, start, nil)
-  return true
 end

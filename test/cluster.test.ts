@@ -84,6 +84,22 @@ describe('RedisStore on a Redis Cluster', () => {
     await cluster.stop();
   });
 
+  it('back-pressure on a cluster says it is call slots that ran out, not connections (ERR_POOL_TIMEOUT)', async () => {
+    const limiter = new Limiter({ store: store({ pool: { maxPending: 2 } }), telemetry: false });
+    const limit = { rate: 1000, period: 60_000 };
+    // Submitted in one tick: the first two wait for the batch, the rest are refused at once.
+    const settled = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => limiter.allow(`bp-${i}`, limit)));
+    const refused = settled.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    assert.ok(refused.length > 0, 'some checks were refused by pool.maxPending');
+    for (const error of refused) {
+      assert.ok(error instanceof LimiterError, String(error));
+      assert.equal(error.code, ErrorCodes.POOL_TIMEOUT);
+      assert.match(error.message, /waiting for a call slot \(pool\.maxPending 2\)/);
+      assert.doesNotMatch(error.message, /connection/);
+    }
+    assert.ok(settled.some((r) => r.status === 'fulfilled'), 'the checks that were let in were answered');
+  });
+
   it('computes the same hash slots as the server (CLUSTER KEYSLOT)', async () => {
     const node = cluster.node(0);
     for (const key of SLOT_KEYS) assert.equal(keySlot(key), Number(await node.cluster('KEYSLOT', key)), key);

@@ -10,7 +10,7 @@
  * `release` gives them back, and the adapter calls it when the response is
  * done or the client goes away.
  */
-import { type LimiterError, toStoreError } from '../src/errors.js';
+import { ErrorCodes, type LimiterError, toStoreError } from '../src/errors.js';
 import { isStoreFailure } from '../src/failure.js';
 import { type AnyLimit, isConcurrencyLimit } from '../src/concurrency.js';
 import type { Limit } from '../src/limits.js';
@@ -101,14 +101,14 @@ export class RateLimitCore<Req extends object, Res> {
         o.hooks.onRequest('skipped', policy.name);
         return PASS;
       }
-      cost = l.concurrency ? 1 : typeof l.cost === 'number' ? l.cost : invoke('cost', l.cost, req);
+      cost = costOf(l, (fn) => invoke('cost', fn, req));
       if (isThenable(cost)) return this.#applyPrepared(req, policy, { key, cost });
     } catch (error) {
       return this.#failed(error, policy.name, req);
     }
     const applied: AppliedLimit = { name: l.name, key: storageKey(l, String(key)), limit: l.limit, cost: cost as number };
     return this.#allow(applied).then(
-      (result) => this.#decide(req, policy, policy.limits, policy.calendar ? policyHeaderFor(policy.limits, o.headerFormat) : policy.policyHeader, [applied], result),
+      (result) => this.#decide(req, policy, policy.limits, this.#policyHeader(policy, policy.limits), [applied], result),
       (error: unknown) => this.#failed(error, policy.name, req),
     );
   }
@@ -173,7 +173,7 @@ export class RateLimitCore<Req extends object, Res> {
         return Promise.reject(callbackError('onError', hookError));
       }
     }
-    if (o.failOpen && (isStoreFailure(typed) || typed.code === 'ERR_CALLBACK')) return PASS;
+    if (o.failOpen && (isStoreFailure(typed) || typed.code === ErrorCodes.CALLBACK)) return PASS;
     return Promise.reject(typed);
   }
 
@@ -236,8 +236,7 @@ export class RateLimitCore<Req extends object, Res> {
         used ??= policy.limits.slice(0, i);
         continue;
       }
-      // A concurrency limit takes one lease, whatever the cost.
-      let cost: unknown = l.concurrency ? 1 : given?.cost !== undefined ? given.cost : typeof l.cost === 'number' ? l.cost : once('cost', l.cost);
+      let cost: unknown = given?.cost !== undefined ? given.cost : costOf(l, (fn) => once('cost', fn));
       if (isThenable(cost)) cost = await cost;
       used?.push(l);
       applied.push({ name: l.name, key: storageKey(l, String(key)), limit: l.limit, cost: cost as number });
@@ -249,8 +248,17 @@ export class RateLimitCore<Req extends object, Res> {
     }
     const single = applied.length === 1 ? (applied[0] as AppliedLimit) : undefined;
     const result = single ? await this.#allow(single) : await o.limiter.allowAll(applied);
-    const header = used === undefined && !policy.calendar ? policy.policyHeader : policyHeaderFor(limits, o.headerFormat);
-    return this.#decide(req, policy, limits, header, applied, result);
+    return this.#decide(req, policy, limits, this.#policyHeader(policy, limits), applied, result);
+  }
+
+  /**
+   * The `RateLimit-Policy` value for the limits applied: the policy's
+   * precomputed one when all of them applied and none is a calendar quota
+   * (whose `w` is the current window's), else built now.
+   */
+  #policyHeader(policy: CompiledPolicy<Req>, limits: readonly CompiledLimit<Req>[]): string {
+    if (limits === policy.limits && !policy.calendar) return policy.policyHeader;
+    return policyHeaderFor(limits, this.options.headerFormat);
   }
 
   /** Turns a limiter result into the decision: attaches `req.rateLimit`, builds headers, records the metric. */
@@ -289,6 +297,12 @@ function releaseOf<Req>(result: Reservation<AnyLimit>, limits: readonly Compiled
     done = true;
     (compound.release as () => Promise<void>)().then(undefined, () => undefined);
   };
+}
+
+/** The units a limit takes: one lease for a concurrency limit (whatever the cost), else its cost, calling `call` for a cost function. */
+function costOf<Req>(limit: CompiledLimit<Req>, call: (fn: (r: Req) => unknown) => unknown): unknown {
+  if (limit.concurrency) return 1;
+  return typeof limit.cost === 'number' ? limit.cost : call(limit.cost);
 }
 
 /** A key that means "this limit does not apply": undefined, null or the empty string. */

@@ -4,13 +4,17 @@
  * in many slots are exact under batching; a check whose keys span slots fails
  * with ERR_CROSS_SLOT before any call; hash-tagged keys work all-or-nothing;
  * the script is found again after SCRIPT FLUSH on every node; resets work
- * across slots; the client's hash slots agree with CLUSTER KEYSLOT.
+ * across slots; the client's hash slots agree with CLUSTER KEYSLOT. With one
+ * master behind a fault proxy (slow or silent), ERR_POOL_TIMEOUT says what
+ * the check waited for: its node's call slots, the call slots of every node,
+ * or an earlier call on its key (never a connection).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import Fastify from 'fastify';
 import type { Cluster } from 'ioredis';
+import { REDIS_STORE_DEFAULTS } from '../src/redis-store.js';
 import { keySlot } from '../src/cluster-slot.js';
 import { ErrorCodes, LimiterError } from '../src/errors.js';
 import { concurrency } from '../src/concurrency.js';
@@ -22,7 +26,8 @@ import { RedisStore } from '../src/redis-store.js';
 import { noopStoreHooks } from '../src/telemetry/hooks.js';
 import { tollgate } from '../middleware/fastify.js';
 import { type StoreOp, assertBatchedEqualsOneByOne, itemsFor } from './helpers/batch-equivalence.js';
-import { type RedisClusterProcess, startRedisCluster } from './helpers/redis-cluster.js';
+import { type FaultProxy, startFaultProxy } from './helpers/fault-proxy.js';
+import { type RedisClusterProcess, startRedisCluster, waitFor } from './helpers/redis-cluster.js';
 
 /** Keys in several slots; the `{t}` ones share a slot, so compound checks can use them. */
 const KEY_LIMITS: ReadonlyMap<string, Limit> = new Map<string, Limit>([
@@ -98,6 +103,141 @@ describe('RedisStore on a Redis Cluster', () => {
       assert.doesNotMatch(error.message, /connection/);
     }
     assert.ok(settled.some((r) => r.status === 'fulfilled'), 'the checks that were let in were answered');
+  });
+
+  describe('ERR_POOL_TIMEOUT after pool.acquireTimeout, with one master behind a fault proxy', () => {
+    const ACQUIRE = 400;
+    let proxy: FaultProxy;
+    let slow: Cluster;
+    /** `host:port` of the proxied master, as the client routes to it. */
+    let slowNode: string;
+    const ownerKey = (key: string): string => slow.slots[keySlot(`pt:${key}`)]?.[0] ?? '';
+    /** `count` keys (unprefixed) on the proxied master, or (`other`) on the other masters; `distinct`: each in a slot of its own. */
+    const keysOf = (stem: string, count: number, other = false, distinct = false): string[] => {
+      const keys: string[] = [];
+      const slots = new Set<number>();
+      for (let i = 0; keys.length < count && i < 1_000_000; i += 1) {
+        const key = `${stem}-${i}`;
+        const slot = keySlot(`pt:${key}`);
+        if ((ownerKey(key) === slowNode) === other || (distinct && slots.has(slot))) continue;
+        slots.add(slot);
+        keys.push(key);
+      }
+      assert.equal(keys.length, count);
+      return keys;
+    };
+    const slowStore = (pool: NonNullable<ConstructorParameters<typeof RedisStore>[0]['pool']>): RedisStore => {
+      // No breaker: these tests are about the call slots alone.
+      const s = new RedisStore({ client: slow as never, prefix: 'pt:', denyCache: false, breaker: false, pool: { acquireTimeout: ACQUIRE, ...pool } });
+      stores.push(s);
+      return s;
+    };
+    const refusal = (settled: PromiseSettledResult<unknown>): LimiterError | undefined => {
+      if (settled.status === 'fulfilled') return undefined;
+      assert.ok(settled.reason instanceof LimiterError, String(settled.reason));
+      return settled.reason;
+    };
+
+    before(async () => {
+      const port = cluster.ports[0] as number;
+      proxy = await startFaultProxy(port);
+      slow = cluster.cluster({ natMap: { [`127.0.0.1:${port}`]: { host: '127.0.0.1', port: proxy.port } } });
+      await slow.ping();
+      slowNode = `127.0.0.1:${proxy.port}`;
+      assert.ok(Object.values(slow.slots).some((nodes) => nodes[0] === slowNode), 'the client routes a master through the proxy');
+    });
+    after(async () => {
+      proxy.set('none');
+      await proxy.close();
+    });
+
+    it('when that node\'s call slots are all busy: names the node and its pool.pipeline slots; the other masters answer meanwhile', async () => {
+      const limiter = new Limiter({ store: slowStore({ pipeline: 1 }), telemetry: false });
+      const limit = { rate: 1000, period: 60_000 };
+      proxy.set('latency', 25);
+      try {
+        // 40 checks on 40 slots of the slow master: one call out at a time, one per round trip, so most outwait
+        // pool.acquireTimeout while that node's one call slot keeps turning over (its calls do get answered).
+        const slowKeys = keysOf('busy-node', 40, false, true);
+        const otherKeys = keysOf('busy-other', 10, true, true);
+        const [onSlow, onOthers] = await Promise.all([
+          Promise.allSettled(slowKeys.map((key) => limiter.allow(key, limit))),
+          Promise.allSettled(otherKeys.map((key) => limiter.allow(key, limit))),
+        ]);
+        assert.deepEqual(onOthers.map((r) => r.status === 'fulfilled' && r.value.allowed), otherKeys.map(() => true), 'the other masters answer every check');
+        const refused = onSlow.map(refusal).filter((e) => e !== undefined);
+        assert.ok(refused.length > 0 && refused.length < slowKeys.length, `${refused.length} of ${slowKeys.length} refused`);
+        for (const error of refused) {
+          assert.equal(error.code, ErrorCodes.POOL_TIMEOUT, error.message);
+          assert.match(error.message, new RegExp(`^no call slot to Redis Cluster node ${slowNode.replace(/\./g, '\\.')} was free within ${ACQUIRE} ms: its 1 calls in flight \\(pool\\.pipeline, per node\\)`));
+          assert.doesNotMatch(error.message, /connection/i);
+        }
+      } finally {
+        proxy.set('none');
+      }
+    });
+
+    it('when all call slots are busy: names the calls in flight over all nodes (resets stuck on one node hold the store-wide bound)', async () => {
+      const store = slowStore({});
+      const limiter = new Limiter({ store, telemetry: false });
+      const bound: number = REDIS_STORE_DEFAULTS.clusterMaxCalls;
+      proxy.set('blackhole');
+      let resets: Promise<PromiseSettledResult<void>[]> | undefined;
+      try {
+        // A reset's DEL carries no slot of its own (its keys may span slots): it counts against the
+        // store-wide bound only. `bound` of them on keys of the silent node fill it.
+        resets = Promise.allSettled(keysOf('busy-all', bound).map((key) => limiter.reset(key)));
+        await waitFor('the resets did not all go out', async () => store.stats.inFlight === bound, 5000);
+        const [key] = keysOf('busy-all-other', 1, true);
+        const [settled] = await Promise.allSettled([limiter.allow(key as string, { rate: 10, period: 60_000 })]);
+        const error = refusal(settled as PromiseSettledResult<unknown>);
+        assert.ok(error, 'the check on a healthy master was refused');
+        assert.equal(error.code, ErrorCodes.POOL_TIMEOUT, error.message);
+        assert.match(error.message, new RegExp(`^no call slot was free within ${ACQUIRE} ms: ${bound} calls in flight over all nodes`));
+        assert.doesNotMatch(error.message, /connection/i);
+      } finally {
+        proxy.set('none');
+      }
+      await resets;
+      await waitFor('the resets did not settle', async () => store.stats.inFlight === 0, 10_000);
+      const [key] = keysOf('busy-all-after', 1, true);
+      assert.equal((await limiter.allow(key as string, { rate: 10, period: 60_000 })).allowed, true);
+    });
+
+    it('when a busy key holds the check back: says it waited behind an earlier call on the same key (one call in flight per key)', async () => {
+      const store = slowStore({});
+      const limiter = new Limiter({ store, telemetry: false });
+      const limit = { rate: 10, period: 60_000 };
+      const [resetKey, checkKey] = keysOf('busy-key', 2);
+      proxy.set('blackhole');
+      let pending: Promise<unknown>[] = [];
+      try {
+        // A reset in flight on the key (on no node's call slots): the check behind it waits for the key alone.
+        pending.push(limiter.reset(resetKey as string).catch(() => undefined));
+        const [behindReset] = await Promise.allSettled([limiter.allow(resetKey as string, limit)]);
+        const error = refusal(behindReset as PromiseSettledResult<unknown>);
+        assert.ok(error, 'the check behind the reset was refused');
+        assert.equal(error.code, ErrorCodes.POOL_TIMEOUT, error.message);
+        assert.match(error.message, new RegExp(`^the check waited ${ACQUIRE} ms behind an unanswered call on the same key \\(pool\\.acquireTimeout; a key has one call out at a time on a cluster\\)$`));
+        assert.doesNotMatch(error.message, /connection/i);
+        // A check in flight on the key, unanswered by its node all along: that is the node's silence (ERR_TIMEOUT), said with the same reason.
+        pending.push(limiter.allow(checkKey as string, limit).catch(() => undefined));
+        // Out before the next is issued (issued together, both would go in one call).
+        await waitFor('the first check did not go out', async () => store.stats.inFlight === 2, 5000);
+        const [behindCheck] = await Promise.allSettled([limiter.allow(checkKey as string, limit)]);
+        const silent = refusal(behindCheck as PromiseSettledResult<unknown>);
+        assert.ok(silent, 'the check behind the silent call was refused');
+        assert.equal(silent.code, ErrorCodes.TIMEOUT, silent.message);
+        assert.match(silent.message, new RegExp(`^Redis Cluster node ${slowNode.replace(/\./g, '\\.')} has not answered the calls in flight for \\d+ ms; the check waited ${ACQUIRE} ms behind an unanswered call on the same key`));
+        assert.doesNotMatch(silent.message, /connection/i);
+      } finally {
+        proxy.set('none');
+      }
+      await Promise.all(pending);
+      pending = [];
+      await waitFor('the calls did not settle', async () => store.stats.inFlight === 0, 10_000);
+      assert.equal((await limiter.allow(checkKey as string, limit)).allowed, true);
+    });
   });
 
   it('computes the same hash slots as the server (CLUSTER KEYSLOT)', async () => {

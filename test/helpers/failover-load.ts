@@ -4,7 +4,10 @@
  * masters"), bounded in checks and time, recording when each check started
  * and settled and how; then rates over time windows, the first success after
  * a moment, and the longest a check took. A loop backs off 1 ms after a
- * check that failed or that a failure policy answered.
+ * check that failed or that a failure policy answered. A paced group issues
+ * each worker's checks once per `paceMs` on average (a steady offered load that
+ * a loaded machine still sustains, so a rate that drops is the store's doing,
+ * not the machine's); unpaced, a loop issues its next check at once.
  */
 import type { LimitResult } from '../../src/result.js';
 
@@ -23,6 +26,9 @@ export interface Sample {
   readonly message?: string;
 }
 
+/** How far behind its schedule a paced loop may fall and still catch up, ms. */
+const MAX_CATCH_UP_MS = 500;
+
 /** Closed-loop load: each worker issues one check, awaits it, and issues the next. */
 export class Load {
   /** Every settled check, in settling order. */
@@ -37,9 +43,10 @@ export class Load {
   /**
    * Starts `workers` loops in `group`; loop `w` calls `check(w, n)` for its
    * n-th check. Each loop ends after `maxChecks` checks, at `deadline`
-   * (performance.now() ms), or on stop().
+   * (performance.now() ms), or on stop(). With `paceMs`, loop `w` starts
+   * `w * paceMs / workers` ms late and issues a check every `paceMs` (catching up when held up).
    */
-  run(group: string, workers: number, check: (worker: number, n: number) => Promise<LimitResult>, maxChecks: number, deadline: number): void {
+  run(group: string, workers: number, check: (worker: number, n: number) => Promise<LimitResult>, maxChecks: number, deadline: number, paceMs = 0): void {
     if (this.#lagTimer === undefined) {
       this.#lastTick = performance.now();
       this.#lagTimer = setInterval(() => {
@@ -51,6 +58,8 @@ export class Load {
     for (let w = 0; w < workers; w += 1) {
       this.#running.push(
         (async () => {
+          if (paceMs > 0) await pause((w * paceMs) / workers);
+          let due = performance.now();
           for (let n = 0; n < maxChecks && !this.#stopped && performance.now() < deadline; n += 1) {
             const start = performance.now();
             try {
@@ -64,6 +73,12 @@ export class Load {
               // A check that fails at once (a store that knows Redis is down), or one a failure policy
               // answers, must not spin the loop without ever yielding to timers and I/O: back off 1 ms.
               await pause(1);
+            }
+            if (paceMs > 0) {
+              // On a schedule: a loop held up (a slow check, a stalled process) catches up, by at most MAX_CATCH_UP_MS.
+              due = Math.max(due + paceMs, performance.now() - MAX_CATCH_UP_MS);
+              const wait = due - performance.now();
+              if (wait > 0) await pause(wait);
             }
           }
         })(),
@@ -82,6 +97,13 @@ export class Load {
   rate(group: string, from: number, to: number): number {
     const n = this.samples.filter((s) => s.group === group && decided(s) && s.end >= from && s.end < to).length;
     return (n * 1000) / Math.max(1, to - from);
+  }
+
+  /** How many checks of `group` issued at or after `after` the store decided. */
+  decided(group: string, after: number): number {
+    let n = 0;
+    for (const s of this.samples) if (s.group === group && s.start >= after && decided(s)) n += 1;
+    return n;
   }
 
   /** When the first check of `group` issued after `after` was decided by the store, if one was. */

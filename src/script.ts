@@ -15,9 +15,16 @@ export interface ScriptClient {
   eval(script: string, numkeys: number, ...args: (string | number)[]): Promise<unknown>;
 }
 
-/** True when a Redis error reply is NOSCRIPT (the server does not hold the script). */
+/**
+ * A NOSCRIPT reply, alone or as the last error of an ioredis Cluster call
+ * whose redirections and retries ran out (during a failover, the attempt
+ * that finally reaches the promoted replica may find its script cache empty).
+ */
+const NOSCRIPT = /^(?:Too many Cluster redirections\. Last error: ReplyError: )?NOSCRIPT/;
+
+/** True when a Redis error reply is NOSCRIPT (the server does not hold the script, so it did not run it). */
 export function isNoScript(error: unknown): boolean {
-  return error instanceof Error && error.message.startsWith('NOSCRIPT');
+  return error instanceof Error && NOSCRIPT.test(error.message);
 }
 
 /** A Lua script with its SHA1, run with EVALSHA and an EVAL fallback on NOSCRIPT only. */

@@ -170,6 +170,9 @@ describe('script runner', () => {
       (e: unknown) => e,
     );
     assert.ok(isNoScript(noscript), String(noscript));
+    // As an ioredis Cluster reports it when the call's redirections ran out and the last attempt got NOSCRIPT.
+    assert.ok(isNoScript(new Error(`Too many Cluster redirections. Last error: ${String(noscript)}`)));
+    assert.equal(isNoScript(new Error('Too many Cluster redirections. Last error: Error: Connection is closed.')), false);
     await redis.shared.hset('sr:h', 'field', 'value');
     const wrongType = await redis.shared.get('sr:h').then(
       () => undefined,

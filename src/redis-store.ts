@@ -27,6 +27,7 @@ import { decodeBatch, encodeBatch } from './redis-codec.js';
 import { KINDS, isRate, isRateCheck, kindOf } from './kinds.js';
 import { limitScript } from './lua.js';
 import { type Script, isNoScript } from './script.js';
+import { followClientEnd } from './client-lifetime.js';
 import type { AnyCheck, AnyOutcome, Check, CheckOutcome, EvaluateOptions, Store } from './store.js';
 import { type StoreHooks, noopStoreHooks } from './telemetry/hooks.js';
 
@@ -95,7 +96,8 @@ export interface RedisStoreOptions {
    * the store opens `pool.size` of its own with `client.duplicate()` (your
    * server, credentials, TLS, database and key prefix) and its own queueing,
    * retry and reconnect settings (no offline queue, no resent commands,
-   * bounded connect), and closes them on close(). A `Cluster` is used as it
+   * bounded connect), and closes them on close(), or as soon as your client
+   * ends (`quit()`, `disconnect()`): the store is then closed. A `Cluster` is used as it
    * is: every check must keep its keys in one hash slot (else it fails with
    * ERR_CROSS_SLOT before any call), and each script call carries checks of
    * one slot only.
@@ -241,6 +243,7 @@ export class RedisStore implements Store {
   #evictionChecked = false;
   #hooks: StoreHooks = noopStoreHooks;
   #closing: Promise<void> | undefined;
+  #unfollow: (() => void) | undefined;
 
   /** Creates a store; throws ERR_INVALID_OPTION on a bad option. */
   constructor(options: RedisStoreOptions) {
@@ -288,6 +291,8 @@ export class RedisStore implements Store {
       ...(lane.server.namespace === undefined ? {} : { namespace: lane.server.namespace }),
     }), route, this.#breakerOptions && this.#monitor);
     this.#pool.onChange(() => this.#batcher.dispatch());
+    // Connections duplicated from a borrowed client close when that client ends.
+    if (this.#pool.owned && o.client !== undefined) this.#unfollow = followClientEnd(o.client as Redis, this);
     this.#pool.onReady((lane) => {
       this.#breaker?.wake();
       for (const nodeBreaker of this.#nodeBreakers.values()) nodeBreaker.wake();
@@ -445,6 +450,7 @@ export class RedisStore implements Store {
    */
   close(): Promise<void> {
     if (this.#closing === undefined) {
+      this.#unfollow?.();
       this.#batcher.close();
       this.#cache?.clear();
       this.#closing = this.#pool.close(this.#timeout);

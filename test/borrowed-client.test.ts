@@ -6,7 +6,8 @@
  * lost calls settle at once, saying the check may have been applied, and
  * are never re-sent; an audit of the TATs in Redis against the checks
  * reported allowed shows no unit taken twice, also under resets mid-batch.
- * A dead Redis fails fast; the borrowed client itself is never closed.
+ * A dead Redis fails fast; the borrowed client itself is never closed, and
+ * when it ends, the store closes with it.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -165,5 +166,22 @@ describe('borrowed client with ioredis defaults', () => {
     await sleep(50);
     assert.equal(await countConnections(), before, 'close() closed the duplicates');
     assert.equal(await live.ping(), 'PONG', 'the borrowed client is still open');
+  });
+
+  it('closing the borrowed client closes the store too: its duplicates never outlive your client', async () => {
+    const owner = new Redis(redis.url, { connectionName: 'bc-owner' });
+    const countConnections = async (): Promise<number> =>
+      ((await redis.shared.call('CLIENT', 'LIST')) as string).split('\n').filter((line) => / name=bc-owner /.test(line)).length;
+    const stores = [new RedisStore({ client: owner, pool: { size: 2 } }), new RedisStore({ client: owner })];
+    for (const s of stores) await s.evaluate(check('z'));
+    assert.equal(await countConnections(), 4, 'the client and three duplicates');
+    const closedEarly = new RedisStore({ client: owner });
+    await closedEarly.close(); // a store closed first stops following the client
+    await owner.quit();
+    await sleep(50);
+    assert.equal(await countConnections(), 0, 'the duplicates closed with the client');
+    for (const s of stores) {
+      await assert.rejects(s.evaluate(check('z')), (e: unknown) => e instanceof LimiterError && e.code === 'ERR_CLOSED');
+    }
   });
 });

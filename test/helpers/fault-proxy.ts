@@ -45,9 +45,16 @@ interface Pair {
   readonly tarpitted: boolean;
 }
 
-function reset(socket: Socket | undefined): void {
+/**
+ * Ends a socket: with a TCP RST when `hard` (the faults that break a path),
+ * else with a plain close. Node 20 can spin its event loop after the last
+ * resetAndDestroy() of a process (timers starve, the process never exits),
+ * so resets are kept to the faults that need them.
+ */
+function end(socket: Socket | undefined, hard: boolean): void {
   if (socket === undefined || socket.destroyed) return;
-  socket.resetAndDestroy();
+  if (hard && !socket.connecting) socket.resetAndDestroy();
+  else socket.destroy();
 }
 
 /** Starts a fault proxy in front of `targetPort` on 127.0.0.1, with no fault. */
@@ -86,10 +93,10 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
     }
   };
 
-  const drop = (pair: Pair): void => {
+  const drop = (pair: Pair, hard = false): void => {
     pairs.delete(pair);
-    reset(pair.client);
-    reset(pair.upstream);
+    end(pair.client, hard);
+    end(pair.upstream, hard);
   };
 
   const connectUpstream = (pair: Pair): void => {
@@ -117,7 +124,7 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
   const server: Server = createServer((client) => {
     if (fault === 'refuse') {
       client.on('error', () => undefined);
-      reset(client);
+      end(client, true);
       return;
     }
     const pair: Pair = { client, upstream: undefined, held: { toServer: [], toClient: [] }, tarpitted: fault === 'tarpit' };
@@ -151,14 +158,14 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
       fault = next;
       latencyMs = ms;
       if (next === 'tarpit' || next === 'refuse') {
-        for (const pair of [...pairs]) drop(pair);
+        for (const pair of [...pairs]) drop(pair, true);
       } else if (next === 'none' || next === 'latency') {
         flush();
       }
     },
     resetAll() {
       const n = pairs.size;
-      for (const pair of [...pairs]) drop(pair);
+      for (const pair of [...pairs]) drop(pair, true);
       return n;
     },
     async close() {

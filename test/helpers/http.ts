@@ -237,13 +237,20 @@ export async function backends(): Promise<Backend[]> {
   const memory: Backend = { kind: 'memory', store: (clock) => new MemoryStore({ now: clock.now }), stop: async () => undefined };
   const r: RedisProcess = await startRedis();
   const client = r.client();
+  // Each store works on duplicates of the borrowed client: close them all.
+  const stores: RedisStore[] = [];
   const redisBackend: Backend = {
     kind: 'redis',
     store: (clock) => {
       counter += 1;
-      return new RedisStore({ client, prefix: `t${counter}:`, now: clock.now });
+      const store = new RedisStore({ client, prefix: `t${counter}:`, now: clock.now });
+      stores.push(store);
+      return store;
     },
-    stop: () => r.stop(),
+    stop: async () => {
+      await Promise.all(stores.splice(0).map((s) => s.close()));
+      await r.stop();
+    },
   };
   return [memory, redisBackend];
 }

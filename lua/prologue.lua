@@ -103,6 +103,11 @@ local k = 0 -- KEYS used so far
 -- unreadable. A header that is a number is GCRA's (inlined into the loop).
 local CHECKS = {}
 
+-- The packed-only script (src/lua.ts) leaves out everything from here to the
+-- end marker, and every kind's file but its inlined blocks: a call whose
+-- checks are all packed GCRA items then creates no registry at all.
+-- @full-only begin
+
 -- Item kinds of compound checks: ITEMS[tag] = { argc = n, check = f, commit = f, deny = f }.
 --   check(key, p, memo)  reads the item's n arguments at ARGV[p ...] and the
 --     key's state; writes nothing. Returns passes (boolean), then a value and
@@ -187,3 +192,4 @@ LAZY.x = function()
     return true
   end
 end
+-- @full-only end

@@ -105,8 +105,8 @@ export interface BatchMonitor {
 
 const NO_MONITOR: BatchMonitor = { succeeded: () => undefined, failed: () => undefined };
 
-/** Describes where a call on `lane` goes, for the batch span (see {@link BatchTarget}). */
-export type DescribeTarget = (lane: Lane) => BatchTarget | undefined;
+/** Describes where a call of `ops` on `lane` goes and what it runs, for the batch span (see {@link BatchTarget}). */
+export type DescribeTarget<O extends BatchOp = BatchOp> = (lane: Lane, ops: readonly O[]) => BatchTarget | undefined;
 
 /** Where the calls of a group go now (a Redis Cluster slot's master, as `host:port`); see the file header. */
 export type Router = (group: number) => string;
@@ -178,7 +178,7 @@ export class Batcher<O extends BatchOp, R> {
   readonly #pool: Pool;
   readonly #execute: ExecuteBatch<O, R>;
   readonly #limits: BatcherLimits;
-  readonly #target: DescribeTarget;
+  readonly #target: DescribeTarget<O>;
   readonly #route: Router | undefined;
   /** Calls in flight per route. */
   readonly #routeCalls = new Map<string, number>();
@@ -210,7 +210,7 @@ export class Batcher<O extends BatchOp, R> {
     pool: Pool,
     execute: ExecuteBatch<O, R>,
     limits: BatcherLimits,
-    target: DescribeTarget = () => undefined,
+    target: DescribeTarget<O> = () => undefined,
     route?: Router,
     monitor: BatchMonitor = NO_MONITOR,
   ) {
@@ -441,7 +441,7 @@ export class Batcher<O extends BatchOp, R> {
       ? noop
       : hooks === noopStoreHooks
         ? hooks.onBatch(jobs.length, NO_CONTEXTS)
-        : hooks.onBatch(jobs.length, jobs.map((j) => j.context), this.#target(lane));
+        : hooks.onBatch(jobs.length, jobs.map((j) => j.context), this.#target(lane, jobs.map((j) => j.op)));
     const call: Call<O, R> = { lane, route, jobs, pinned, sentAt: monotonicMs(), cursor: 0, recycled: false };
     this.#calls.add(call);
     this.#inFlight += 1;

@@ -23,20 +23,37 @@ export function luaSource(name: string): string {
 /** A block a kind asks to have inlined: `--[==[inline:NAME` ... `inline:NAME]==]`, a Lua comment where it stands. */
 const INLINE_BLOCK = /^--\[==\[inline:([a-z]+)\n([\s\S]*?)^inline:\1\]==\]\n/gm;
 
+/** The part of lua/prologue.lua the packed-only script leaves out. */
+const FULL_ONLY = /^-- @full-only begin\n[\s\S]*?^-- @full-only end\n/m;
+
+/** How {@link assembleScript} builds the script. */
+export interface AssembleOptions {
+  /**
+   * Builds the script for calls whose checks are all packed GCRA items (one
+   * rate item each, take n or nothing: the common case): the prologue without
+   * the registry of encodings and compound checks, and of each kind's file
+   * only its inlined blocks. It reads the same arguments and answers the
+   * same reply as the full script for such calls, at less work per call; any
+   * other check header is unreadable to it.
+   */
+  readonly packedOnly?: boolean;
+}
+
 /**
  * Joins prologue, kinds and dispatch into one script. A kind may hold a
  * block for the dispatch loop (its hottest path, kept free of a function
  * call); each `--@inline NAME` line of the loop is replaced by that block,
  * indented as the line was.
  */
-export function assembleScript(sources: (name: string) => string = luaSource): string {
+export function assembleScript(sources: (name: string) => string = luaSource, options: AssembleOptions = {}): string {
   const blocks = new Map<string, string>();
-  const kinds = KIND_SOURCES.map((name) =>
-    sources(name).replace(INLINE_BLOCK, (_, block: string, body: string) => {
+  const kinds = KIND_SOURCES.map((name) => {
+    const text = sources(name).replace(INLINE_BLOCK, (_, block: string, body: string) => {
       blocks.set(block, body);
       return `-- (block "${block}" is inlined into the dispatch loop below)\n`;
-    }),
-  );
+    });
+    return options.packedOnly ? `-- lua/${name}: only its inlined blocks (packed-only script)\n` : text;
+  });
   const dispatch = sources('dispatch.lua').replace(/^( *)--@inline ([a-z]+)\n/gm, (_, indent: string, block: string) => {
     const body = blocks.get(block);
     if (body === undefined) throw new Error(`tollgate: lua/dispatch.lua inlines block "${block}", which no kind defines`);
@@ -44,8 +61,19 @@ export function assembleScript(sources: (name: string) => string = luaSource): s
     return body.replace(/^(?=.)/gm, indent);
   });
   if (blocks.size > 0) throw new Error(`tollgate: inline blocks never used: ${[...blocks.keys()].join(', ')}`);
-  return [sources('prologue.lua'), ...kinds, dispatch].join('\n');
+  let prologue = sources('prologue.lua');
+  if (options.packedOnly) {
+    if (!FULL_ONLY.test(prologue)) throw new Error('tollgate: lua/prologue.lua has no "-- @full-only begin/end" section');
+    prologue = prologue.replace(FULL_ONLY, '-- (registry left out: packed-only script)\n');
+  }
+  return [prologue, ...kinds, dispatch].join('\n');
 }
 
 /** The assembled script, with its SHA1, loaded once per process. */
 export const limitScript: Script = new Script(assembleScript());
+
+/**
+ * The packed-only script (see {@link AssembleOptions.packedOnly}): what the
+ * store sends when every check of a call is a packed GCRA item.
+ */
+export const packedScript: Script = new Script(assembleScript(luaSource, { packedOnly: true }));

@@ -26,6 +26,22 @@ export interface EncodedBatch {
   readonly args: (string | number)[];
 }
 
+/**
+ * True when every check of a call is a packed GCRA item (one rate item, take
+ * n or nothing, n small enough to pack with any limit table the call can
+ * have): such a call can run the packed-only script (src/lua.ts), and
+ * {@link encodeBatch} packs every one of its checks.
+ */
+export function packedOnly(checks: readonly AnyCheck[]): boolean {
+  const bound = MAX_SAFE / (checks.length + 1);
+  for (const check of checks) {
+    if (check.mode !== 'all' || check.items.length !== 1 || !isRateCheck(check)) return false;
+    const only = check.items[0] as RateItem;
+    if (!(only.cost < bound)) return false;
+  }
+  return true;
+}
+
 /** Finds or adds a (T, B) pair in the call's limit table; returns its 0-based index. */
 function limitIndex(table: number[], interval: number, burst: number): number {
   for (let i = 0; i < table.length; i += 2) {

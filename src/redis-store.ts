@@ -23,16 +23,21 @@ import { isWellFormedKey, malformedKey } from './inputs.js';
 import { integerOption, objectOption, optionalObject } from './options.js';
 import { type Lane, type LaneClient, Pool } from './pool.js';
 import { keySlot } from './cluster-slot.js';
-import { decodeBatch, encodeBatch } from './redis-codec.js';
+import { decodeBatch, encodeBatch, packedOnly } from './redis-codec.js';
 import { KINDS, isRate, isRateCheck, kindOf } from './kinds.js';
-import { limitScript } from './lua.js';
+import { limitScript, packedScript } from './lua.js';
 import { type Script, isNoScript } from './script.js';
 import { followClientEnd } from './client-lifetime.js';
 import type { AnyCheck, AnyOutcome, Check, CheckOutcome, EvaluateOptions, Store } from './store.js';
 import { type StoreHooks, noopStoreHooks } from './telemetry/hooks.js';
 
-/** The script every call runs (src/lua.ts); the name predates kinds other than GCRA. */
+/**
+ * The full script (src/lua.ts), run by every call with a check that is not a
+ * packed GCRA item; calls of packed GCRA items only run {@link packedScript}.
+ * The name predates kinds other than GCRA.
+ */
 export const gcraScript: Script = limitScript;
+export { packedScript };
 
 /** Connection pool options of {@link RedisStore}. */
 export interface RedisPoolOptions {
@@ -283,9 +288,9 @@ export class RedisStore implements Store {
     const limits = { maxInFlight, maxPerLane: cluster ? maxInFlight : pipeline, maxPerRoute: pipeline, maxSize, maxKeys, maxPending, acquireTimeout, timeout };
     const route = cluster ? clusterRouter(o.client as Cluster) : undefined;
     this.#route = route;
-    this.#batcher = new Batcher(this.#pool, this.#execute, limits, (lane) => ({
+    this.#batcher = new Batcher(this.#pool, this.#execute, limits, (lane, ops) => ({
       operation: 'EVALSHA',
-      procedure: gcraScript.sha,
+      procedure: scriptFor(ops.map((op) => op.check)).sha,
       ...(lane.server.address === undefined ? {} : { serverAddress: lane.server.address }),
       ...(lane.server.port === undefined ? {} : { serverPort: lane.server.port }),
       ...(lane.server.namespace === undefined ? {} : { namespace: lane.server.namespace }),
@@ -506,7 +511,7 @@ export class RedisStore implements Store {
     const { keys, args } = encodeBatch(checks, this.#prefix, now);
     const cache = this.#cache;
     const sentAt = cache ? monotonicMicros() : 0;
-    return runScript(lane, keys, args).then(
+    return runScript(lane, scriptFor(checks), keys, args).then(
       (reply) => {
         const outcomes = decodeBatch(reply, checks);
         for (const outcome of outcomes) if (outcome instanceof LimiterError) markAnswered(outcome);
@@ -541,28 +546,36 @@ export class RedisStore implements Store {
   }
 }
 
+/** The script a call of `checks` runs: the packed-only one when every check is a packed GCRA item, else the full one. */
+function scriptFor(checks: readonly AnyCheck[]): Script {
+  return packedOnly(checks) ? packedScript : limitScript;
+}
+
 /**
- * Runs the GCRA script on a lane: EVALSHA, preceded on a fresh connection by
- * SCRIPT LOAD (pipelined, not awaited), so calls keep their order on the
- * connection. EVAL only if the server still answers NOSCRIPT (its script
- * cache was flushed); the lane then loads the script again before its next call.
+ * Runs a script on a lane: EVALSHA, preceded on a fresh connection by
+ * SCRIPT LOAD of both scripts (pipelined, not awaited), so calls keep their
+ * order on the connection. EVAL only if the server still answers NOSCRIPT
+ * (its script cache was flushed); the lane then loads the scripts again
+ * before its next call.
  */
-function runScript(lane: Lane, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+function runScript(lane: Lane, script: Script, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
   const { client } = lane;
   if (!lane.primed) {
     lane.primed = true;
     // A cluster runs the script on every master: each loads it, over the connection its calls use.
     const targets = client.isCluster === true && client.nodes ? client.nodes('master') : [client];
     for (const target of targets) {
-      target.script('LOAD', gcraScript.source).catch(() => {
-        lane.primed = false;
-      });
+      for (const each of [limitScript, packedScript]) {
+        target.script('LOAD', each.source).catch(() => {
+          lane.primed = false;
+        });
+      }
     }
   }
-  return client.evalsha(gcraScript.sha, keys.length, ...keys, ...args).catch((error: unknown) => {
+  return client.evalsha(script.sha, keys.length, ...keys, ...args).catch((error: unknown) => {
     if (!isNoScript(error)) throw error;
     lane.primed = false;
-    return client.eval(gcraScript.source, keys.length, ...keys, ...args);
+    return client.eval(script.source, keys.length, ...keys, ...args);
   });
 }
 

@@ -11,7 +11,7 @@ import { describe, it } from 'node:test';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { Limiter, LimiterError, RedisStore } from '../src/index.js';
 import type { Limit } from '../src/limits.js';
-import { gcraScript } from '../src/redis-store.js';
+import { packedScript } from '../src/redis-store.js';
 import { MetricNames } from '../src/telemetry/names.js';
 import { histogramCount, histogramPoints, otel, recordedStrings, sumPoints, sumValue, useOtelGlobals } from './helpers/otel.js';
 import { useRedis } from './helpers/redis-server.js';
@@ -96,11 +96,11 @@ describe('telemetry: checks on a RedisStore', () => {
     assert.equal(check.parentSpanContext?.spanId, request.spanContext().spanId);
     assert.equal(client.parentSpanContext?.spanId, check.spanContext().spanId, 'a lone check parents its script call');
     assert.equal(client.links.length, 0);
-    assert.equal(client.name, `EVALSHA ${gcraScript.sha}`);
+    assert.equal(client.name, `EVALSHA ${packedScript.sha}`, 'a lone rate check runs the packed-only script');
     assert.deepEqual(client.attributes, {
       'db.system.name': 'redis',
       'db.operation.name': 'EVALSHA',
-      'db.stored_procedure.name': gcraScript.sha,
+      'db.stored_procedure.name': packedScript.sha,
       'server.address': '127.0.0.1',
       'server.port': redis.port,
       'db.namespace': '0',

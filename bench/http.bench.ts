@@ -17,11 +17,12 @@
  * middleware or hook that only passes the request on: the framework's cost of one layer), --store=JSON (more RedisStore
  * options for tollgate, e.g. '{"pool":{"pipeline":2}}'). Writes bench/results/http.{json,md,svg}.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { LoadResult } from './lib/http-load.js';
+import { type Framework, LABEL, type Variant, nodeScript, sanityCheck, startServer, stopServer } from './lib/http-procs.js';
 import { type BenchRedis, startBenchRedis } from './lib/redis.js';
 import { median, ratio } from './lib/stats.js';
 import { barChartSvg } from './lib/svg.js';
@@ -58,8 +59,6 @@ const config = {
   seconds: intFlag('duration', quick ? 3 : 10),
 };
 
-type Framework = 'express' | 'fastify';
-type Variant = 'none' | 'passthrough' | 'tollgate' | 'tollgate-memory' | 'peer';
 const only = flag('only');
 const FRAMEWORKS: readonly Framework[] = only === 'express' || only === 'fastify' ? [only] : ['express', 'fastify'];
 // --memory adds tollgate over a MemoryStore: the middleware's own cost, without Redis.
@@ -71,22 +70,6 @@ const VARIANTS: readonly Variant[] = [
   ...(flag('memory') === undefined ? [] : (['tollgate-memory'] as const)),
   'peer',
 ];
-const LABEL: Record<Framework, Record<Variant, string>> = {
-  express: {
-    none: 'Express, no limiter',
-    passthrough: 'Express + a pass-through middleware',
-    tollgate: 'Express + tollgate',
-    'tollgate-memory': 'Express + tollgate (MemoryStore)',
-    peer: 'Express + express-rate-limit/rate-limit-redis',
-  },
-  fastify: {
-    none: 'Fastify, no limiter',
-    passthrough: 'Fastify + a pass-through onRequest hook',
-    tollgate: 'Fastify + tollgate',
-    'tollgate-memory': 'Fastify + tollgate (MemoryStore)',
-    peer: 'Fastify + @fastify/rate-limit (ioredis)',
-  },
-};
 const TARGET: Record<Framework, number> = { express: 0.9, fastify: 0.75 };
 
 /** One measured run. */
@@ -103,65 +86,6 @@ interface RunRecord extends LoadResult {
 }
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-
-function nodeScript(file: string, scriptArgs: string[]): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', `${here}lib/${file}`, ...scriptArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
-}
-
-/** A running server process. */
-interface ServerProcess {
-  readonly port: number;
-  readonly child: ChildProcess;
-  /** The server's CPU time so far, µs. */
-  cpu(): Promise<number>;
-}
-
-/** Starts a server process and resolves once it printed its port. */
-function startServer(framework: Framework, variant: Variant, redisPort: number): Promise<ServerProcess> {
-  const pool = flag('pool');
-  const child = nodeScript('http-server.ts', [framework, variant, String(redisPort), ...(pool === undefined ? [] : [pool])]);
-  const waiting: ((us: number) => void)[] = [];
-  const cpu = (): Promise<number> =>
-    new Promise((resolve) => {
-      waiting.push(resolve);
-      child.kill('SIGUSR2');
-    });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${framework}/${variant} server did not start within 20 s`));
-    }, 20_000);
-    child.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      let nl: number;
-      while ((nl = out.indexOf('\n')) >= 0) {
-        const line = out.slice(0, nl);
-        out = out.slice(nl + 1);
-        const port = /^PORT (\d+)/.exec(line);
-        if (port) {
-          clearTimeout(timer);
-          resolve({ port: Number(port[1]), child, cpu });
-        }
-        const used = /^CPU (\d+)/.exec(line);
-        if (used) waiting.shift()?.(Number(used[1]));
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${framework}/${variant} server exited with ${code}`));
-    });
-  });
-}
-
-async function stopServer(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-  await exited;
-  clearTimeout(timer);
-}
 
 /** Runs autocannon in its own process for `seconds` and returns what it measured. */
 function load(port: number, seconds: number): Promise<LoadResult> {
@@ -182,19 +106,9 @@ function load(port: number, seconds: number): Promise<LoadResult> {
   });
 }
 
-/** Makes sure a limited variant really limits (its headers are there) before measuring it. */
-async function sanityCheck(port: number, framework: Framework, variant: Variant): Promise<void> {
-  const r = await fetch(`http://127.0.0.1:${port}/`, { headers: { 'x-api-key': 'sanity' } });
-  await r.arrayBuffer();
-  const limited = r.headers.has('ratelimit') || r.headers.has('x-ratelimit-limit') || r.headers.has('ratelimit-limit');
-  if (r.status !== 200 || limited !== (variant !== 'none' && variant !== 'passthrough')) {
-    throw new Error(`${framework}/${variant}: status ${r.status}, rate-limit headers ${limited ? 'present' : 'absent'}`);
-  }
-}
-
 async function measure(redis: BenchRedis, round: number, framework: Framework, variant: Variant): Promise<RunRecord> {
   await redis.flush();
-  const server = await startServer(framework, variant, redis.port);
+  const server = await startServer(framework, variant, redis.port, flag('pool'));
   try {
     await sanityCheck(server.port, framework, variant);
     await load(server.port, config.warmSeconds);

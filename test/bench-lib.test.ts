@@ -1,11 +1,14 @@
 /**
- * The store benchmark's helpers (bench/lib/): statistics, INFO parsing, the
- * SVG chart, same-round ratios, the closed-loop runner's bounds, and the naive
+ * The benchmarks' helpers (bench/lib/): statistics, INFO parsing, the
+ * SVG chart, same-round ratios, the closed-loop runner's bounds, the HTTP CPU
+ * arithmetic, the paced generator's response reader and schedule, and the naive
  * GCRA baseline script against a real redis-server. No timings are asserted.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { resolveLimit } from '../src/index.js';
+import { addedCosts, addedRatio, type CpuRun, perRequest } from '../bench/lib/cpu-cost.js';
+import { ResponseReader, dueAt, dueCount } from '../bench/lib/http-responses.js';
 import { runLoad } from '../bench/lib/load.js';
 import { NaiveGcra } from '../bench/lib/naive-gcra.js';
 import { commandDelta, parseCommandStats, parseCpuUs } from '../bench/lib/redis.js';
@@ -118,6 +121,81 @@ describe('bench report', () => {
     const c64 = targets.find((x) => x.target.startsWith('all pass, C=64: checks/s'));
     assert.equal(c64?.met, true);
     assert.equal(targets.find((x) => x.target.startsWith('all pass, C=512'))?.met, undefined);
+  });
+});
+
+describe('bench HTTP CPU arithmetic', () => {
+  const cpuRun = (round: number, variant: string, serverCpuUs: number, redisCpuUs: number): CpuRun => ({ round, variant, serverCpuUs, redisCpuUs });
+
+  it('CPU per request from two readings, NaN without requests', () => {
+    assert.deepEqual(perRequest({ serverUs: 1_000, redisUs: 50 }, { serverUs: 21_000, redisUs: 4_050 }, 200), { serverCpuUs: 100, redisCpuUs: 20 });
+    const none = perRequest({ serverUs: 0, redisUs: 0 }, { serverUs: 5, redisUs: 5 }, 0);
+    assert.ok(Number.isNaN(none.serverCpuUs) && Number.isNaN(none.redisCpuUs));
+  });
+
+  it('added CPU is taken against the baseline of the same round, then the median', () => {
+    // Round 2 is slower for every server alike: its differences are what they are in rounds 1 and 3.
+    const runs = [
+      cpuRun(1, 'none', 60, 1),
+      cpuRun(1, 'tollgate', 70, 11),
+      cpuRun(1, 'peer', 100, 31),
+      cpuRun(2, 'none', 160, 3),
+      cpuRun(2, 'tollgate', 172, 15),
+      cpuRun(2, 'peer', 196, 33),
+      cpuRun(3, 'none', 62, 1),
+      cpuRun(3, 'tollgate', 70, 9),
+      cpuRun(3, 'peer', 102, 27),
+    ];
+    const costs = addedCosts(runs, 'none');
+    const t = costs.find((c) => c.variant === 'tollgate');
+    assert.deepEqual(t?.addedServerByRound, [10, 12, 8]);
+    assert.deepEqual(t?.addedRedisByRound, [10, 12, 8]);
+    assert.equal(t?.addedServerUs, 10);
+    assert.equal(t?.serverCpuUs, 70);
+    assert.deepEqual(costs.find((c) => c.variant === 'none')?.addedServerByRound, [0, 0, 0]);
+    const r = addedRatio(runs, 'none', 'tollgate', 'peer');
+    assert.deepEqual(r.serverByRound, [0.25, 12 / 36, 0.2]);
+    assert.deepEqual(r.redisByRound, [1 / 3, 0.4, 8 / 26]);
+    assert.equal(r.server, 0.25);
+    assert.equal(r.redis, 1 / 3);
+  });
+
+  it('a round without a baseline or with nothing added by the reference gives no ratio', () => {
+    const runs = [cpuRun(1, 'tollgate', 70, 10), cpuRun(1, 'peer', 90, 20), cpuRun(2, 'none', 60, 1), cpuRun(2, 'tollgate', 70, 5), cpuRun(2, 'peer', 60, 11)];
+    const r = addedRatio(runs, 'none', 'tollgate', 'peer');
+    assert.ok(Number.isNaN(r.serverByRound[0] as number) && Number.isNaN(r.serverByRound[1] as number));
+    assert.ok(Number.isNaN(r.server));
+    assert.equal(r.redis, 0.4);
+  });
+});
+
+describe('bench paced load', () => {
+  const response = (status: number, body: string, extra = ''): Buffer =>
+    Buffer.from(`HTTP/1.1 ${status} X\r\ncontent-type: application/json\r\n${extra}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+
+  it('reads responses split anywhere, several in one chunk', () => {
+    const bytes = Buffer.concat([response(200, '{"hello":"world"}'), response(429, 'slow down'), response(204, '')]);
+    for (const size of [1, 2, 7, 64, bytes.length]) {
+      const reader = new ResponseReader();
+      const seen: number[] = [];
+      for (let i = 0; i < bytes.length; i += size) seen.push(...reader.feed(bytes.subarray(i, i + size)));
+      assert.deepEqual(seen, [200, 429, 204], `chunks of ${size}`);
+    }
+  });
+
+  it('refuses what it cannot count', () => {
+    assert.throws(() => new ResponseReader().feed(Buffer.from('SSH-2.0\r\n\r\n')), /not an HTTP/);
+    assert.throws(() => new ResponseReader().feed(Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n')), /chunked/);
+  });
+
+  it('an open-loop schedule: one due at once, then one per 1/rate', () => {
+    assert.equal(dueCount(-1, 2000), 0);
+    assert.equal(dueCount(0, 2000), 1);
+    assert.equal(dueCount(0.49, 2000), 1);
+    assert.equal(dueCount(0.5, 2000), 2);
+    assert.equal(dueCount(1000, 2000), 2001);
+    assert.equal(dueAt(3, 2000), 1.5);
+    assert.equal(dueCount(dueAt(999, 300), 300), 1000);
   });
 });
 

@@ -33,9 +33,9 @@ export const LABEL: Record<Framework, Record<Variant, string>> = {
 
 const libDir = fileURLToPath(new URL('.', import.meta.url));
 
-/** Spawns `bench/lib/<file>` through tsx with stdout piped (stderr inherited). */
-export function nodeScript(file: string, scriptArgs: readonly string[]): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', `${libDir}${file}`, ...scriptArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** Spawns `bench/lib/<file>` through tsx with stdout piped (stderr inherited), with `nodeArgs` for Node itself. */
+export function nodeScript(file: string, scriptArgs: readonly string[], nodeArgs: readonly string[] = []): ChildProcess {
+  return spawn(process.execPath, [...nodeArgs, '--import', 'tsx', `${libDir}${file}`, ...scriptArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
 }
 
 /** A running server process. */
@@ -46,9 +46,14 @@ export interface ServerProcess {
   cpu(): Promise<number>;
 }
 
-/** Starts a server process and resolves once it printed its port. `pool` is tollgate's pool.size, when given. */
-export function startServer(framework: Framework, variant: Variant, redisPort: number, pool?: string): Promise<ServerProcess> {
-  const child = nodeScript('http-server.ts', [framework, variant, String(redisPort), ...(pool === undefined ? [] : [pool])]);
+/**
+ * Starts a server process and resolves once it printed its port. `pool` is tollgate's pool.size, when given;
+ * with `profileDir`, the server writes V8 CPU profiles (`--cpu-prof`, one per thread: the largest is the main thread's)
+ * into `<profileDir>/<framework>-<variant>-<ms>/` when it exits.
+ */
+export function startServer(framework: Framework, variant: Variant, redisPort: number, pool?: string, profileDir?: string): Promise<ServerProcess> {
+  const nodeArgs = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}/${framework}-${variant}-${Date.now()}`];
+  const child = nodeScript('http-server.ts', [framework, variant, String(redisPort), ...(pool === undefined ? [] : [pool])], nodeArgs);
   const waiting: ((us: number) => void)[] = [];
   const cpu = (): Promise<number> =>
     new Promise((resolve) => {

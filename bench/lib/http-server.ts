@@ -40,19 +40,25 @@ type Variant = 'none' | 'passthrough' | 'tollgate' | 'tollgate-memory' | 'peer';
 
 const [framework, variant, portArg, poolArg] = process.argv.slice(2) as [Framework, Variant, string, string | undefined];
 const redisPort = Number(portArg);
-const redisUrl = `redis://127.0.0.1:${redisPort}`;
+/**
+ * The one ioredis client setup every limited variant uses: the peers get such a client, and tollgate's
+ * RedisStore gets one as its `client` (it opens its connections as duplicates of it, adding only its
+ * queueing and retry settings, which cost nothing per request).
+ */
+const redisClient = (): Redis => new Redis({ host: '127.0.0.1', port: redisPort });
 /**
  * tollgate's RedisStore options: the defaults, or `pool.size` from the optional 4th argument, merged with
  * the JSON object in TOLLGATE_BENCH_STORE_OPTIONS (http.bench.ts --store='{"pool":{"pipeline":2}}').
  */
 const extraOptions = JSON.parse(process.env.TOLLGATE_BENCH_STORE_OPTIONS ?? '{}') as { pool?: object };
+const storeClient = variant === 'tollgate' ? redisClient() : undefined;
 const storeOptions = {
-  url: redisUrl,
+  client: storeClient,
   ...extraOptions,
   pool: { ...(poolArg === undefined ? {} : { size: Number(poolArg) }), ...extraOptions.pool },
 };
 const apiKey = (req: { headers: Record<string, string | string[] | undefined> }): string => String(req.headers['x-api-key'] ?? 'anonymous');
-const closers: (() => Promise<unknown> | void)[] = [];
+const closers: (() => Promise<unknown> | void)[] = [() => storeClient?.disconnect()];
 
 async function expressApp(): Promise<(port: number) => Promise<number>> {
   const app = express();
@@ -65,7 +71,7 @@ async function expressApp(): Promise<(port: number) => Promise<number>> {
   } else if (variant === 'peer') {
     const { rateLimit } = await import('express-rate-limit');
     const { RedisStore: PeerStore } = await import('rate-limit-redis');
-    const client = new Redis(redisPort, '127.0.0.1');
+    const client = redisClient();
     closers.push(() => client.disconnect());
     app.use(
       rateLimit({
@@ -99,7 +105,7 @@ async function fastifyApp(): Promise<(port: number) => Promise<number>> {
     // Imported by a computed name: its type augmentation of `config.rateLimit` differs from tollgate's.
     const peerModule = '@fastify/rate-limit';
     const { default: peer } = (await import(peerModule)) as { default: Parameters<typeof app.register>[0] };
-    const client = new Redis(redisPort, '127.0.0.1');
+    const client = redisClient();
     closers.push(() => client.disconnect());
     await app.register(peer, { max: BENCH_LIMIT, timeWindow: BENCH_WINDOW_MS, redis: client, keyGenerator: apiKey } as never);
   }

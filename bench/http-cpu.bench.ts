@@ -16,7 +16,8 @@
  * idle work); the ratio tollgate / peer is taken within a round; medians of the
  * rounds, whose order rotates.
  *
- * Flags: --quick, --rounds=N, --rate=R[,R2...] (requests/s, default 2000),
+ * Flags: --quick, --rounds=N, --rate=LIST (requests/s; entries R for both
+ * frameworks or fastify:R / express:R for one; default 2000,fastify:5000),
  * --duration=S, --warm=S, --connections=N, --only=express|fastify, --source
  * (tollgate from src/ through tsx), --profile=DIR (each server writes a V8 CPU
  * profile into DIR when it stops). Writes bench/results/http-cpu.{json,md}.
@@ -49,21 +50,27 @@ if (flag('source') === undefined) {
 } else {
   process.env.TOLLGATE_BENCH_SOURCE = '1';
 }
-const rates = (flag('rate') ?? '2000').split(',').map((r) => {
-  const n = Number(r);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--rate must be integers >= 1, got ${JSON.stringify(r)}`);
-  return n;
+const only = flag('only');
+const FRAMEWORKS: readonly Framework[] = only === 'express' || only === 'fastify' ? [only] : ['express', 'fastify'];
+/**
+ * The loads to measure: `--rate=2000,fastify:5000` is 2000/s for both frameworks and 5000/s for Fastify
+ * alone (an Express server's CPU per request is several times Fastify's, so its saturation is lower).
+ */
+const loads = (flag('rate') ?? '2000,fastify:5000').split(',').flatMap((entry) => {
+  const m = /^(?:(express|fastify):)?(\d+)$/.exec(entry);
+  if (!m || Number(m[2]) < 1) throw new Error(`--rate entries are R or express:R or fastify:R (requests/s), got ${JSON.stringify(entry)}`);
+  const rate = Number(m[2]);
+  return FRAMEWORKS.filter((f) => m[1] === undefined || m[1] === f).map((framework) => ({ framework, rate }));
 });
+const rates = [...new Set(loads.map((l) => l.rate))];
 const config = {
-  rates,
+  loads,
   rounds: intFlag('rounds', quick ? 3 : 5),
   connections: intFlag('connections', 32),
   keys: 10_000,
   warmSeconds: intFlag('warm', 2),
   seconds: intFlag('duration', quick ? 4 : 8),
 };
-const only = flag('only');
-const FRAMEWORKS: readonly Framework[] = only === 'express' || only === 'fastify' ? [only] : ['express', 'fastify'];
 const VARIANTS: readonly Variant[] = ['none', 'tollgate', 'peer'];
 /** Targets of issue 15: tollgate adds at most this fraction of the peer's CPU per request. */
 const TARGET_RATIO = 0.5;
@@ -155,11 +162,12 @@ const loadAtStart = load();
 const redis = await startBenchRedis();
 const records: RunRecord[] = [];
 try {
-  for (const rate of config.rates) {
+  for (const rate of rates) {
+    const frameworks = FRAMEWORKS.filter((f) => loads.some((l) => l.rate === rate && l.framework === f));
     for (let round = 1; round <= config.rounds; round += 1) {
       const k = (round - 1) % VARIANTS.length;
       // Rotate the variants within each framework per round, so none always runs first.
-      const order = FRAMEWORKS.flatMap((f) => [...VARIANTS.slice(k), ...VARIANTS.slice(0, k)].map((v) => [f, v] as const));
+      const order = frameworks.flatMap((f) => [...VARIANTS.slice(k), ...VARIANTS.slice(0, k)].map((v) => [f, v] as const));
       for (const [framework, variant] of order) {
         const r = await measure(redis, rate, round, framework, variant);
         records.push(r);
@@ -175,45 +183,43 @@ try {
 }
 
 /** Per rate and framework: each variant's medians, what it adds over no limiter, and tollgate / peer. */
-const summary = config.rates.flatMap((rate) =>
-  FRAMEWORKS.map((framework) => {
-    const runs = records.filter((r) => r.rate === rate && r.framework === framework);
-    const added = addedCosts(runs, 'none');
-    const ratios = addedRatio(runs, 'none', 'tollgate', 'peer');
-    const rows = VARIANTS.map((variant) => {
-      const own = runs.filter((r) => r.variant === variant);
-      return {
-        ...(added.find((c) => c.variant === variant) as AddedCost),
-        variant,
-        label: LABEL[framework][variant],
-        achievedRate: median(own.map((r) => r.achievedRate)),
-        p50: median(own.map((r) => r.p50)),
-        p99: median(own.map((r) => r.p99)),
-        maxBacklog: Math.max(...own.map((r) => r.maxBacklog)),
-        loadCpuUs: median(own.map((r) => r.loadCpuUs)),
-        redisCallsPerReq: median(own.map((r) => r.redisCallsPerReq)),
-        scriptUsPerReq: median(own.map((r) => r.scriptUsPerReq)),
-        non2xx: own.reduce((s, r) => s + r.non2xx, 0),
-        errors: own.reduce((s, r) => s + r.errors, 0),
-      };
-    });
+const summary = loads.map(({ framework, rate }) => {
+  const runs = records.filter((r) => r.rate === rate && r.framework === framework);
+  const added = addedCosts(runs, 'none');
+  const ratios = addedRatio(runs, 'none', 'tollgate', 'peer');
+  const rows = VARIANTS.map((variant) => {
+    const own = runs.filter((r) => r.variant === variant);
     return {
-      rate,
-      framework,
-      rows,
-      ratios,
-      serverMet: ratios.server <= TARGET_RATIO,
-      redisMet: ratios.redis <= TARGET_RATIO,
+      ...(added.find((c) => c.variant === variant) as AddedCost),
+      variant,
+      label: LABEL[framework][variant],
+      achievedRate: median(own.map((r) => r.achievedRate)),
+      p50: median(own.map((r) => r.p50)),
+      p99: median(own.map((r) => r.p99)),
+      maxBacklog: Math.max(...own.map((r) => r.maxBacklog)),
+      loadCpuUs: median(own.map((r) => r.loadCpuUs)),
+      redisCallsPerReq: median(own.map((r) => r.redisCallsPerReq)),
+      scriptUsPerReq: median(own.map((r) => r.scriptUsPerReq)),
+      non2xx: own.reduce((s, r) => s + r.non2xx, 0),
+      errors: own.reduce((s, r) => s + r.errors, 0),
     };
-  }),
-);
+  });
+  return {
+    rate,
+    framework,
+    rows,
+    ratios,
+    serverMet: ratios.server <= TARGET_RATIO,
+    redisMet: ratios.redis <= TARGET_RATIO,
+  };
+});
 
 const machine = `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}, load average ${loadAtStart} at the start, ${load()} at the end`;
 const met = (ok: boolean, value: number): string => `${fmt(value, 2)} ${Number.isFinite(value) ? (ok ? '(met)' : '(missed)') : ''}`;
 const lines = [
   '# HTTP CPU benchmark',
   '',
-  `Fixed offered load: ${config.rates.map((r) => `${r.toLocaleString('en-US')}`).join(' and ')} requests/s, sent evenly spread (open loop) over up to ${config.connections} keep-alive connections; keys over ${config.keys.toLocaleString('en-US')} \`x-api-key\` values, no request denied. Every server in its own process, the generator in another, Redis a throwaway redis-server on loopback. ${config.rounds} rounds of ${config.seconds} s (after ${config.warmSeconds} s warm-up, excluded); medians of the rounds. Added = this server's CPU per request − the same framework's unlimited server's, in the same round; ratio = tollgate's added / the peer's added, within a round. Target: ratio <= ${TARGET_RATIO}.${quick ? ' Quick mode.' : ''}`,
+  `Fixed offered load: ${loads.map((l) => `${l.rate.toLocaleString('en-US')}/s (${l.framework})`).join(', ')}, sent evenly spread (open loop) over up to ${config.connections} keep-alive connections; keys over ${config.keys.toLocaleString('en-US')} \`x-api-key\` values, no request denied. Every server in its own process, the generator in another, Redis a throwaway redis-server on loopback. ${config.rounds} rounds of ${config.seconds} s (after ${config.warmSeconds} s warm-up, excluded); medians of the rounds. Added = this server's CPU per request − the same framework's unlimited server's, in the same round; ratio = tollgate's added / the peer's added, within a round. Target: ratio <= ${TARGET_RATIO}.${quick ? ' Quick mode.' : ''}`,
   '',
   `Machine: ${machine}.`,
   '',

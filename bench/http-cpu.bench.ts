@@ -17,7 +17,7 @@
  * rounds, whose order rotates.
  *
  * Flags: --quick, --rounds=N, --rate=LIST (requests/s; entries R for both
- * frameworks or fastify:R / express:R for one; default 2000,fastify:5000),
+ * frameworks or fastify:R / express:R for one; default express:1000,fastify:2000,fastify:4000),
  * --duration=S, --warm=S, --connections=N, --only=express|fastify, --source
  * (tollgate from src/ through tsx), --profile=DIR (each server writes a V8 CPU
  * profile into DIR when it stops). Writes bench/results/http-cpu.{json,md}.
@@ -56,7 +56,7 @@ const FRAMEWORKS: readonly Framework[] = only === 'express' || only === 'fastify
  * The loads to measure: `--rate=2000,fastify:5000` is 2000/s for both frameworks and 5000/s for Fastify
  * alone (an Express server's CPU per request is several times Fastify's, so its saturation is lower).
  */
-const loads = (flag('rate') ?? '2000,fastify:5000').split(',').flatMap((entry) => {
+const loads = (flag('rate') ?? 'express:1000,fastify:2000,fastify:4000').split(',').flatMap((entry) => {
   const m = /^(?:(express|fastify):)?(\d+)$/.exec(entry);
   if (!m || Number(m[2]) < 1) throw new Error(`--rate entries are R or express:R or fastify:R (requests/s), got ${JSON.stringify(entry)}`);
   const rate = Number(m[2]);

@@ -22,6 +22,7 @@ import { cpus, loadavg } from 'node:os';
 import { loadTollgate } from './lib/build.js';
 import { type BenchLimit, type ContenderSpec, type TollgateSettings, naive, resolveLimitUs, rlf, rlfBlock, tollgate } from './lib/contenders.js';
 import { type ScalingRow, measureLevel } from './lib/deny-scaling.js';
+import { type FloorRow, type ItemId, type ItemRow, measureFloor, measureItem, summarizeFloor } from './lib/floor.js';
 import { runLoad } from './lib/load.js';
 import { type ScriptCostRow, measureScriptCost } from './lib/script-cost.js';
 import { type BenchRedis, commandDelta, startBenchRedis } from './lib/redis.js';
@@ -29,6 +30,7 @@ import {
   type ProfileId,
   type RunRecord,
   evaluateTargets,
+  floorTable,
   mainTable,
   passChart,
   redisCpuTable,
@@ -71,6 +73,17 @@ const config = {
     lookupMs: quick ? 300 : 1_000,
     fillMs: quick ? 15_000 : 30_000,
     concurrency: 64,
+  },
+  floor: {
+    rounds: intFlag('rounds') ?? 3,
+    pairs: [32, 128],
+    inFlight: 4,
+    ttlMs: 60_000,
+    warmMs: quick ? 150 : 400,
+    durationMs: quick ? 500 : 2_000,
+    maxPipelines: 1_000_000,
+    concurrency: 512,
+    items: ['single', 'compound', 'quota', 'concurrency'] as ItemId[],
   },
   scriptCost: {
     rounds: quick ? 1 : 3,
@@ -180,6 +193,8 @@ const redis = await startBenchRedis();
 const runs: RunRecord[] = [];
 const scalingRows: ScalingRow[] = [];
 const scriptRows: ScriptCostRow[] = [];
+const floorRows: FloorRow[] = [];
+const itemRows: ItemRow[] = [];
 let tollgateNotes = '';
 let scalingNotes = '';
 try {
@@ -205,6 +220,24 @@ try {
         }
       }
     }
+  }
+
+  // The native floor and tollgate's items through its public API, interleaved per round (ratios within a round).
+  for (let round = 1; round <= config.floor.rounds; round += 1) {
+    const f = config.floor;
+    const steps: (() => Promise<void>)[] = [
+      async () => {
+        const rows = await measureFloor(redis, round, { ...f, keys: config.keys });
+        floorRows.push(...rows);
+        for (const r of rows) console.log(`floor round ${round} GET+SET x${String(r.pairs).padEnd(3)} ${Math.round(r.pairsPerSec)} pairs/s  Redis CPU ${r.redisCpuUs.toFixed(2)} µs/pair  commands ${r.commandUs.toFixed(2)} µs/pair`);
+      },
+      ...f.items.map((item) => async () => {
+        const r = await measureItem(loaded.module, redis, round, item, { concurrency: f.concurrency, keys: config.keys, warmMs: config.warmMs, durationMs: f.durationMs, maxChecks: config.maxChecks, buffer });
+        itemRows.push(r);
+        console.log(`floor round ${round} ${item.padEnd(11)} C=${f.concurrency} ${Math.round(r.checksPerSec)} checks/s  Redis CPU ${r.redisCpuUs.toFixed(2)} µs/check  ${r.callsPerCheck.toFixed(3)} calls/check${r.failed > 0 ? `  ${r.failed} denied/failed` : ''}`);
+      }),
+    ];
+    for (const step of rotate(steps, round - 1)) await step();
   }
 
   const passLimit = PROFILES.pass.limit;
@@ -243,7 +276,8 @@ try {
 const summary = summarize(runs);
 const scaling = summarizeScaling(scalingRows);
 const scriptCost = summarizeScriptCost(scriptRows);
-const targets = evaluateTargets(summary, scaling);
+const floor = summarizeFloor(floorRows, itemRows);
+const targets = evaluateTargets(summary, scaling, floor);
 const totalSec = (performance.now() - started) / 1000;
 const meta = {
   date: new Date().toISOString(),
@@ -271,12 +305,17 @@ const md =
   `#### Redis CPU per check: tollgate's script in batches vs per-call scripts\n\n` +
   `Script calls sent directly (tollgate's batches built with its own codec), ${config.scriptCost.inFlight} calls in flight, limit never reached.\n\n` +
   `${scriptCostTable(scriptCost)}\n` +
+  `#### Redis CPU per check against the native floor (issue 15)\n\n` +
+  `The floor: GET key + SET key value PX ${config.floor.ttlMs} pairs, pipelined (${config.floor.pairs.join(' or ')} pairs per pipeline, ${config.floor.inFlight} pipelines in flight, one ioredis connection), keys uniform over ${config.keys.toLocaleString('en-US')} ids; ` +
+  `tollgate: the built module's public API over a RedisStore with its defaults, C = ${config.floor.concurrency}, every limit out of reach. ` +
+  `Floor and items interleaved in each of ${config.floor.rounds} rounds of ${config.floor.durationMs} ms; ratios to the same round's floor, medians.\n\n` +
+  `${floorTable(floor)}\n` +
   `#### Denied keys held locally: insert and lookup cost\n\n` +
   `An insert is a check that Redis denies for the first time, so the local cache/list takes the key (round trip included); a lookup is a check on a key already held. C = ${config.scaling.concurrency}. tollgate: ${scalingNotes}; rate-limiter-flexible's block list is unbounded, and is preloaded (its inserts scan the whole list, so filling 100k keys through consume() would take minutes).\n\n` +
-  `${scalingTable(scaling)}\n#### Targets (issue 3)\n\n${targetsList(targets)}`;
+  `${scalingTable(scaling)}\n#### Targets (issues 3 and 15)\n\n${targetsList(targets)}`;
 
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-writeFileSync(new URL('./results/store.json', import.meta.url), `${JSON.stringify({ meta, summary, scaling, scriptCost, targets, runs, scalingRuns: scalingRows, scriptCostRuns: scriptRows }, null, 2)}\n`);
+writeFileSync(new URL('./results/store.json', import.meta.url), `${JSON.stringify({ meta, summary, scaling, scriptCost, floor, targets, runs, scalingRuns: scalingRows, scriptCostRuns: scriptRows, floorRuns: floorRows, itemRuns: itemRows }, null, 2)}\n`);
 writeFileSync(new URL('./results/store.md', import.meta.url), md);
 writeFileSync(
   new URL('./results/store.svg', import.meta.url),

@@ -6,14 +6,16 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { constants } from 'node:perf_hooks';
 import { resolveLimit } from '../src/index.js';
 import { addedCosts, addedRatio, type CpuRun, perRequest } from '../bench/lib/cpu-cost.js';
 import { ResponseReader, dueAt, dueCount } from '../bench/lib/http-responses.js';
-import { runLoad } from '../bench/lib/load.js';
+import { type FloorRow, type ItemRow, floorOfRound, summarizeFloor } from '../bench/lib/floor.js';
+import { runLoad, sumGc } from '../bench/lib/load.js';
 import { NaiveGcra } from '../bench/lib/naive-gcra.js';
 import { commandDelta, parseCommandStats, parseCpuUs } from '../bench/lib/redis.js';
 import { median, percentile, ratio } from '../bench/lib/stats.js';
-import { type RunRecord, evaluateTargets, summarize } from '../bench/lib/store-report.js';
+import { type RunRecord, evaluateTargets, floorTable, summarize } from '../bench/lib/store-report.js';
 import { barChartSvg, compact } from '../bench/lib/svg.js';
 import { useRedis } from './helpers/redis-server.js';
 
@@ -196,6 +198,65 @@ describe('bench paced load', () => {
     assert.equal(dueCount(1000, 2000), 2001);
     assert.equal(dueAt(3, 2000), 1.5);
     assert.equal(dueCount(dueAt(999, 300), 300), 1000);
+function floorRow(round: number, pairs: number, redisCpuUs: number): FloorRow {
+  return { round, pairs, inFlight: 4, pairsPerSec: 1000, redisCpuUs, commandUs: redisCpuUs / 2, nodeCpuUs: 1 };
+}
+
+function itemRow(round: number, item: ItemRow['item'], redisCpuUs: number): ItemRow {
+  return { round, item, concurrency: 512, checksPerSec: 1000, redisCpuUs, callsPerCheck: 0.01, failed: 0 };
+}
+
+describe('bench native floor', () => {
+  it("takes a round's floor as the lowest Redis CPU per pair over its pipeline sizes", () => {
+    const rows = [floorRow(1, 32, 2.4), floorRow(1, 128, 2), floorRow(2, 32, 4), floorRow(2, 128, 0), floorRow(2, 64, NaN)];
+    assert.equal(floorOfRound(rows, 1), 2);
+    assert.equal(floorOfRound(rows, 2), 4); // 0 and NaN are not measurements
+    assert.ok(Number.isNaN(floorOfRound(rows, 3)));
+  });
+
+  it('ratios to the floor are taken within a round, then the median; compound checks also per key', () => {
+    // Round 2 is uniformly twice as slow: the ratios stay 1.5 (single) and 3 (compound).
+    const floors = [floorRow(1, 32, 3), floorRow(1, 128, 2), floorRow(2, 128, 4), floorRow(3, 128, 2)];
+    const items = [itemRow(1, 'single', 3), itemRow(2, 'single', 6), itemRow(3, 'single', 3), itemRow(1, 'compound', 6), itemRow(2, 'compound', 12), itemRow(3, 'compound', 6)];
+    const s = summarizeFloor(floors, items);
+    assert.equal(s.floorUs, 2);
+    const single = s.items.find((i) => i.item === 'single');
+    const compound = s.items.find((i) => i.item === 'compound');
+    assert.equal(single?.ratio, 1.5);
+    assert.equal(single?.redisCpuUs, 3);
+    assert.equal(compound?.ratio, 3);
+    assert.equal(compound?.ratioPerKey, 1.5);
+    assert.deepEqual(
+      s.floors.map((f) => [f.pairs, f.redisCpuUs]),
+      [
+        [32, 3],
+        [128, 2],
+      ],
+    );
+    const targets = evaluateTargets([], [], s);
+    const target = targets.find((t) => t.target.startsWith('Redis CPU per single-limit check'));
+    assert.equal(target?.met, true);
+    assert.equal(targets.find((t) => t.target.includes('two GCRA limits'))?.met, undefined);
+    const md = floorTable(s);
+    assert.ok(md.includes('| two GCRA limits (limiter.allowAll) | 512 |'));
+    assert.ok(md.includes('3.00x | 1.50x |'));
+  });
+
+  it('misses the target when a single check costs more than 1.5x the floor', () => {
+    const s = summarizeFloor([floorRow(1, 128, 2)], [itemRow(1, 'single', 3.2)]);
+    assert.equal(evaluateTargets([], [], s).find((t) => t.target.startsWith('Redis CPU per single-limit check'))?.met, false);
+  });
+});
+
+describe('bench GC pauses', () => {
+  it('sums pause durations and counts major collections', () => {
+    const g = sumGc([
+      { duration: 1.5, detail: { kind: constants.NODE_PERFORMANCE_GC_MINOR } },
+      { duration: 10, detail: { kind: constants.NODE_PERFORMANCE_GC_MAJOR } },
+      { duration: 0.5 },
+    ]);
+    assert.deepEqual(g, { count: 3, ms: 12, major: 1 });
+    assert.deepEqual(sumGc([]), { count: 0, ms: 0, major: 0 });
   });
 });
 

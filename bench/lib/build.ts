@@ -16,7 +16,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type * as Tollgate from '../../src/index.js';
 
 /** The parts of tollgate's public API the benchmark uses. */
-export type TollgateModule = Pick<typeof Tollgate, 'Limiter' | 'RedisStore' | 'LimiterError' | 'ErrorCodes' | 'concurrency'>;
+export type TollgateModule = Pick<typeof Tollgate, 'Limiter' | 'RedisStore' | 'LimiterError' | 'ErrorCodes' | 'concurrency' | 'quota'>;
 
 /** A loaded tollgate and how it was obtained. */
 export interface LoadedTollgate {

@@ -4,12 +4,19 @@
  * (RateLimiterRedis over ioredis, with and without its in-memory block list)
  * and the naive one-EVALSHA-per-check GCRA client.
  */
+import { once } from 'node:events';
+import type { Redis, RedisOptions } from 'ioredis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Limit, RedisStore, RedisStoreOptions } from '../../src/index.js';
 import type { TollgateModule } from './build.js';
 import type { BenchRedis } from './redis.js';
 import { NaiveGcra } from './naive-gcra.js';
 import { resolveLimit } from '../../src/limits.js';
+
+/** Resolves once `client` is connected (a client without an offline queue fails commands sent before). */
+export async function ready(client: Redis): Promise<void> {
+  if (client.status !== 'ready') await once(client, 'ready');
+}
 
 /** A bench limit's emission interval (µs) and burst, as the GCRA scripts take them. */
 export function resolveLimitUs(limit: BenchLimit): { interval: number; burst: number } {
@@ -129,12 +136,28 @@ export function tollgate(mod: TollgateModule, settings: TollgateSettings): Conte
   };
 }
 
-function rlfSpec(block: boolean): ContenderSpec {
+/** How rate-limiter-flexible's ioredis client is set up (the bench's fairness experiments vary it). */
+export interface RlfClientSetup {
+  /** ioredis options on top of host and port; undefined = ioredis's defaults. */
+  readonly options?: RedisOptions;
+  /** What the options are, for the report. */
+  readonly note: string;
+}
+
+/** ioredis's defaults: what a rate-limiter-flexible user gets from `new Redis(url)`. */
+export const RLF_DEFAULT_CLIENT: RlfClientSetup = { note: 'ioredis defaults' };
+
+/**
+ * A rate-limiter-flexible contender over one ioredis connection set up as
+ * `setup` says (ioredis's defaults unless told otherwise).
+ */
+export function rlfSpec(block: boolean, setup: RlfClientSetup = RLF_DEFAULT_CLIENT): ContenderSpec {
   return {
     id: block ? 'rlf-block' : 'rlf',
     label: block ? 'rate-limiter-flexible + inMemoryBlockOnConsumed' : 'rate-limiter-flexible',
     async create(redis, limit) {
-      const client = redis.client();
+      const client = redis.client(setup.options);
+      await ready(client);
       const rl = new RateLimiterRedis({
         storeClient: client,
         useRedisPackage: false,
@@ -157,7 +180,7 @@ function rlfSpec(block: boolean): ContenderSpec {
         },
         redisKey: (key) => rl.getKey(key),
         perCheckCommand: 'incrby',
-        notes: `RateLimiterRedis + ioredis, useRedisPackage false${block ? `, inMemoryBlockOnConsumed ${limit.rate}` : ''}`,
+        notes: `RateLimiterRedis + one ioredis connection (${setup.note}), useRedisPackage false${block ? `, inMemoryBlockOnConsumed ${limit.rate}` : ''}`,
         ...(block && internal instanceof Map ? { blockList: internal as Map<string, number> } : {}),
       };
     },
@@ -176,6 +199,7 @@ export const naive: ContenderSpec = {
   label: 'naive GCRA (EVALSHA per check)',
   async create(redis, limit) {
     const client = redis.client();
+    await ready(client);
     const resolved = resolveLimitUs(limit);
     const prefix = 'naive:';
     const gcra = new NaiveGcra(client, { interval: resolved.interval, burst: resolved.burst }, prefix);

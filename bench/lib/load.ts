@@ -1,8 +1,10 @@
 /**
  * Closed-loop load generator: C workers, each awaiting its check before
  * issuing the next, until a fixed duration or a fixed count is reached
- * (whichever comes first). Records per-check latency and Node CPU time.
+ * (whichever comes first). Records per-check latency, Node CPU time and
+ * the garbage collector's pauses during the run.
  */
+import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { percentile } from './stats.js';
 
 /** What to run and for how long. */
@@ -43,6 +45,30 @@ export interface LoadResult {
   readonly p99Ms: number;
   /** Node process CPU (user + system) used during the run, µs. */
   readonly nodeCpuUs: number;
+  /** Garbage-collector pauses during the run: total ms, and how many were major (mark-sweep-compact). */
+  readonly gc: GcPauses;
+}
+
+/** Garbage-collector pauses seen during a run. */
+export interface GcPauses {
+  /** Pauses. */
+  readonly count: number;
+  /** Sum of their durations, ms. */
+  readonly ms: number;
+  /** Major (mark-sweep-compact) collections among them. */
+  readonly major: number;
+}
+
+/** Sums GC entries (as PerformanceObserver reports them) into {@link GcPauses}. */
+export function sumGc(entries: readonly { readonly duration: number; readonly detail?: unknown }[]): GcPauses {
+  let ms = 0;
+  let major = 0;
+  for (const e of entries) {
+    ms += e.duration;
+    const kind = (e.detail as { kind?: number } | undefined)?.kind;
+    if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) major += 1;
+  }
+  return { count: entries.length, ms, major };
 }
 
 /** Runs a closed loop of `concurrency` workers; see {@link LoadOptions}. */
@@ -55,6 +81,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   let denied = 0;
   let errors = 0;
   let firstError: unknown;
+  const gcEntries: { duration: number; detail?: unknown }[] = [];
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcEntries.push({ duration: e.duration, detail: (e as { detail?: unknown }).detail });
+  });
+  observer.observe({ entryTypes: ['gc'] });
   const cpu0 = process.cpuUsage();
   const start = performance.now();
   const end = start + durationMs;
@@ -79,6 +110,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   await Promise.all(Array.from({ length: concurrency }, worker));
   const elapsedMs = performance.now() - start;
   const cpu = process.cpuUsage(cpu0);
+  for (const e of observer.takeRecords()) gcEntries.push({ duration: e.duration, detail: (e as { detail?: unknown }).detail });
+  observer.disconnect();
   const p50Ms = percentile(latencies, done, 50);
   const p99Ms = percentile(latencies, done, 99);
   return {
@@ -92,5 +125,6 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     p50Ms,
     p99Ms,
     nodeCpuUs: cpu.user + cpu.system,
+    gc: sumGc(gcEntries),
   };
 }

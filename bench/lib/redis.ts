@@ -4,7 +4,7 @@
  * needs: server CPU time (`INFO cpu`), per-command stats (`INFO commandstats`),
  * and FLUSHALL between runs (safe: nobody else uses this server).
  */
-import type { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import { type RedisProcess, startRedis } from '../../test/helpers/redis-server.js';
 
 /** Cumulative calls and microseconds of one Redis command, from `INFO commandstats`. */
@@ -29,8 +29,11 @@ export interface BenchRedis {
   readonly port: number;
   /** redis://127.0.0.1:port */
   readonly url: string;
-  /** A new ioredis client to this server; closed by {@link BenchRedis.stop}. */
-  client(): Redis;
+  /**
+   * A new ioredis client to this server, with ioredis's defaults or with
+   * `options` on top of host and port; closed by {@link BenchRedis.stop}.
+   */
+  client(options?: RedisOptions): Redis;
   /** Reads the CPU and command counters. */
   counters(): Promise<ServerCounters>;
   /** Deletes every key (this server belongs to the benchmark alone) and resets INFO commandstats. */
@@ -77,10 +80,16 @@ export async function startBenchRedis(): Promise<BenchRedis> {
     throw new Error('refusing to benchmark on port 6379');
   }
   const admin = server.client();
+  const own: Redis[] = [];
   return {
     port: server.port,
     url: server.url,
-    client: () => server.client(),
+    client(options?: RedisOptions) {
+      if (options === undefined) return server.client();
+      const c = new Redis({ ...options, host: '127.0.0.1', port: server.port });
+      own.push(c);
+      return c;
+    },
     async counters() {
       const [cpu, stats] = await Promise.all([admin.info('cpu'), admin.info('commandstats')]);
       return { cpuUs: parseCpuUs(cpu), commands: parseCommandStats(stats) };
@@ -91,6 +100,9 @@ export async function startBenchRedis(): Promise<BenchRedis> {
     },
     dbsize: () => admin.dbsize(),
     info: (section) => admin.info(section),
-    stop: () => server.stop(),
+    async stop() {
+      for (const c of own) c.disconnect();
+      await server.stop();
+    },
   };
 }

@@ -5,6 +5,7 @@
  */
 import type { ContenderId } from './contenders.js';
 import type { ScalingRow } from './deny-scaling.js';
+import { type FloorSummary, ITEM_LABELS } from './floor.js';
 import type { ScriptCostRow } from './script-cost.js';
 import { median, ratio } from './stats.js';
 import { barChartSvg, compact } from './svg.js';
@@ -233,8 +234,11 @@ const x = (v: number | undefined): string => (v === undefined || !Number.isFinit
 /** Flat means: an insert at the largest level costs at most this many times one at the smallest. */
 export const FLAT_FACTOR = 1.5;
 
-/** Evaluates the Targets of issue 3 from the medians. */
-export function evaluateTargets(rows: readonly SummaryRow[], scaling: readonly ScalingSummary[]): TargetResult[] {
+/** The bound of issue 15's target 1: Redis CPU per single-limit check at most this many times the native floor. */
+export const FLOOR_FACTOR = 1.5;
+
+/** Evaluates the Targets of issues 3 and 15 from the medians (the floor target only when `floor` is given). */
+export function evaluateTargets(rows: readonly SummaryRow[], scaling: readonly ScalingSummary[], floor?: FloorSummary): TargetResult[] {
   const out: TargetResult[] = [];
   const t = (profile: ProfileId, c: number): SummaryRow | undefined => find(rows, profile, c, 'tollgate');
   const atLeast = (v: number | undefined, bound: number): boolean | undefined => (v === undefined || !Number.isFinite(v) ? undefined : v >= bound);
@@ -275,7 +279,34 @@ export function evaluateTargets(rows: readonly SummaryRow[], scaling: readonly S
     measured: Number.isFinite(cpu) ? `${cpu.toFixed(2)} µs` : '-',
     met: atMost(cpu, 3),
   });
+  if (floor !== undefined) {
+    for (const item of floor.items) {
+      const isTarget = item.item === 'single';
+      out.push({
+        target: isTarget
+          ? `Redis CPU per single-limit check at C=${item.concurrency} <= ${FLOOR_FACTOR}x the native floor (GET + SET PX, pipelined, same round)`
+          : `(reported) Redis CPU of ${ITEM_LABELS[item.item]} at C=${item.concurrency} against the native floor`,
+        measured: `${num(item.redisCpuUs, 2)} µs against ${num(floor.floorUs, 2)} µs: ${x(item.ratio)}${item.keys > 1 ? ` (${x(item.ratioPerKey)} per key)` : ''}`,
+        met: isTarget ? atMost(item.ratio, FLOOR_FACTOR) : undefined,
+      });
+    }
+  }
   return out;
+}
+
+/** The native floor and each tollgate item's Redis CPU against it, in markdown. */
+export function floorTable(s: FloorSummary): string {
+  const floors =
+    '| native pipeline | pairs/s | Redis CPU µs per GET+SET pair (INFO cpu) | GET+SET command µs per pair (commandstats) |\n|---|---:|---:|---:|\n' +
+    s.floors.map((f) => `| ${f.pairs} pairs per pipeline, ${f.inFlight} in flight | ${compact(f.pairsPerSec)} | ${num(f.redisCpuUs, 2)} | ${num(f.commandUs, 2)} |`).join('\n') +
+    '\n';
+  const items =
+    '| tollgate check (public API) | C | checks/s | script calls per check | Redis CPU µs per check | ratio to the floor | per key |\n|---|---:|---:|---:|---:|---:|---:|\n' +
+    s.items
+      .map((i) => `| ${ITEM_LABELS[i.item]}${i.failed > 0 ? ` (${i.failed} denied or failed)` : ''} | ${i.concurrency} | ${compact(i.checksPerSec)} | ${num(i.callsPerCheck, 3)} | ${num(i.redisCpuUs, 2)} | ${x(i.ratio)} | ${i.keys > 1 ? x(i.ratioPerKey) : '-'} |`)
+      .join('\n') +
+    '\n';
+  return `${floors}\nFloor (lowest of the pipeline sizes, median over rounds): ${num(s.floorUs, 2)} µs of Redis CPU per GET+SET pair.\n\n${items}`;
 }
 
 const LABELS: Record<ContenderId, string> = {

@@ -23,7 +23,8 @@ const suites = readdirSync(here)
 let failed = 0;
 for (const name of suites) {
   console.log(`\n=== bench: ${name} ${flags.join(' ')}`);
-  const run = spawnSync(process.execPath, ['--import', 'tsx', `${here}${name}.bench.ts`, ...flags], { stdio: 'inherit' });
+  // --expose-gc: a suite may collect garbage between measurements, so no contender pays for another's.
+  const run = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', `${here}${name}.bench.ts`, ...flags], { stdio: 'inherit' });
   if (run.status !== 0) {
     failed += 1;
     console.error(`bench ${name} failed with exit code ${run.status}`);

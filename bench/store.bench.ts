@@ -8,12 +8,17 @@
  * in flight; profiles "all pass" and "nearly all denied" (5 per 60 s after a
  * warm-up that exhausts every key). Libraries are interleaved within each
  * round; figures are medians of the rounds and ratios are taken within a round.
- * Also measures the cost of denied keys from 1k to 100k held locally.
+ * Fair to the peers (issue 15, docs/benchmarks.md): every contender gets one
+ * ioredis connection with the same settings, the same warm-up and window, and
+ * a heap collected before its window (npm run bench passes --expose-gc).
+ * Also measures the native floor (pipelined GET + SET PX) against tollgate's
+ * single, compound, quota and concurrency checks at C=512, and the cost of
+ * denied keys from 1k to 100k held locally.
  *
  * tollgate is measured compiled to JavaScript (see lib/build.ts); --source
  * measures the TypeScript source through tsx instead.
  *
- * Flags: --quick (under 2 minutes), --rounds=N, --pool=N (tollgate pool.size),
+ * Flags: --quick (a few minutes), --rounds=N, --pool=N (tollgate pool.size),
  * --no-deny-cache, --source. Writes bench/results/store.{json,md,svg}.
  */
 import { execFileSync } from 'node:child_process';
@@ -59,11 +64,12 @@ const intFlag = (name: string): number | undefined => {
 
 /** Durations and counts: every measurement stops at a fixed time or count, whichever comes first. */
 const config = {
-  rounds: intFlag('rounds') ?? 3,
+  rounds: intFlag('rounds') ?? (quick ? 3 : 5),
   keys: 10_000,
   concurrency: [1, 64, 512],
   runMs: quick ? 500 : 3000,
-  warmMs: quick ? 150 : 400,
+  // Long enough for the JIT and for nearly every key to exist before the window (at 50k checks/s, 99% of 10k keys).
+  warmMs: quick ? 200 : 1000,
   maxChecks: quick ? 1_000_000 : 4_000_000,
   scaling: {
     rounds: quick ? 1 : 3,
@@ -75,12 +81,12 @@ const config = {
     concurrency: 64,
   },
   floor: {
-    rounds: intFlag('rounds') ?? 3,
+    rounds: intFlag('rounds') ?? (quick ? 3 : 5),
     pairs: [32, 128],
     inFlight: 4,
     ttlMs: 60_000,
-    warmMs: quick ? 150 : 400,
-    durationMs: quick ? 500 : 2_000,
+    warmMs: quick ? 200 : 1000,
+    durationMs: quick ? 500 : 3_000,
     maxPipelines: 1_000_000,
     concurrency: 512,
     items: ['single', 'compound', 'quota', 'concurrency'] as ItemId[],
@@ -101,6 +107,8 @@ const settings: TollgateSettings = {
 };
 
 const loaded = await loadTollgate(flag('source') !== undefined);
+/** A full collection before each measured window (node --expose-gc, as npm run bench starts this file); undefined without the flag. */
+const forceGc = (globalThis as { gc?: () => void }).gc;
 const tg = (s: TollgateSettings): ContenderSpec => tollgate(loaded.module, s);
 
 const PROFILES: Record<ProfileId, { limit: BenchLimit; libs: ContenderSpec[] }> = {
@@ -147,6 +155,9 @@ async function measure(redis: BenchRedis, round: number, profile: ProfileId, con
       if (warm.errors > 0) throw warm.firstError;
     }
     await runLoad({ concurrency, durationMs: config.warmMs, maxChecks: config.maxChecks, nextKey: randomKey, check: (k) => c.check(k), buffer });
+    // Every measured window starts on a collected heap: no contender pays for the garbage of the one before.
+    forceGc?.();
+    const load1 = loadavg()[0] as number;
     const before = await redis.counters();
     const r = await runLoad({ concurrency, durationMs: config.runMs, maxChecks: config.maxChecks, nextKey: randomKey, check: (k) => c.check(k), buffer });
     const after = await redis.counters();
@@ -174,6 +185,8 @@ async function measure(redis: BenchRedis, round: number, profile: ProfileId, con
       scriptCalls,
       checksPerScriptCall: scriptCalls > 0 ? reached / scriptCalls : NaN,
       scriptUsPerCheck: reached > 0 ? (evalsha.usec + evalCmd.usec) / reached : NaN,
+      gcMsPer100k: per100k(r.gc.ms * 1000),
+      loadavg1: load1,
     };
   } finally {
     await c.close();
@@ -189,6 +202,7 @@ function gitHead(): string {
 }
 
 const started = performance.now();
+const loadavgStart = loadavg();
 const redis = await startBenchRedis();
 const runs: RunRecord[] = [];
 const scalingRows: ScalingRow[] = [];
@@ -196,6 +210,7 @@ const scriptRows: ScriptCostRow[] = [];
 const floorRows: FloorRow[] = [];
 const itemRows: ItemRow[] = [];
 let tollgateNotes = '';
+let driverUs = NaN;
 let scalingNotes = '';
 try {
   const version = /redis_version:(\S+)/.exec(await redis.info('server'))?.[1] ?? 'unknown';
@@ -205,6 +220,12 @@ try {
     tollgateNotes = `${probe.notes}; ${loaded.note}`;
     await probe.close();
     console.log(`tollgate: ${tollgateNotes}`);
+  }
+  {
+    // The closed-loop driver's own cost per check (a check that resolves at once), the same for every contender.
+    const d = await runLoad({ concurrency: 512, durationMs: quick ? 300 : 1000, maxChecks: config.maxChecks, nextKey: randomKey, check: () => Promise.resolve(true), buffer });
+    driverUs = d.nodeCpuUs / d.checks;
+    console.log(`driver alone: ${driverUs.toFixed(2)} µs of Node CPU per check`);
   }
 
   for (let round = 1; round <= config.rounds; round += 1) {
@@ -285,7 +306,10 @@ const meta = {
   commit: gitHead(),
   node: process.version,
   cpus: cpus().length,
-  loadavg: loadavg(),
+  loadavg: loadavgStart,
+  loadavgEnd: loadavg(),
+  gcBeforeWindow: forceGc !== undefined,
+  driverUsPerCheck: driverUs,
   rounds: config.rounds,
   config,
   tollgate: tollgateNotes,
@@ -295,7 +319,11 @@ const meta = {
 
 const setup =
   `${meta.mode} run of ${meta.date.slice(0, 10)} (commit ${meta.commit}), Node ${meta.node}, ${meta.cpus} cores shared with other work, ` +
-  `one Redis on loopback; ${config.rounds} rounds of ${config.runMs} ms per measurement, libraries interleaved, medians; ` +
+  `load average ${meta.loadavg.map((v) => v.toFixed(1)).join(' / ')} (1/5/15 min) at the start, ${meta.loadavgEnd.map((v) => v.toFixed(1)).join(' / ')} at the end; ` +
+  `one Redis on loopback; ${config.rounds} rounds of ${config.runMs} ms per measurement after ${config.warmMs} ms of warm-up, libraries interleaved (order rotated each round), medians; ` +
+  `${meta.gcBeforeWindow ? 'a full garbage collection before each measured window (node --expose-gc)' : 'no forced garbage collection (run without --expose-gc)'}; ` +
+  `every contender over one ioredis connection with the settings tollgate gives its own (enableOfflineQueue false, maxRetriesPerRequest 0); ` +
+  `the closed-loop driver alone costs ${driverUs.toFixed(2)} µs of Node CPU per check (included in every Node CPU figure); ` +
   `ratios (in parentheses) are to rate-limiter-flexible in the same round (all pass) and to rate-limiter-flexible + inMemoryBlockOnConsumed (nearly all denied). ` +
   `Keys uniform over ${config.keys.toLocaleString('en-US')} ids; C = checks in flight (closed loop). tollgate: ${tollgateNotes}.`;
 

@@ -99,6 +99,8 @@ function run(round: number, lib: RunRecord['lib'], checksPerSec: number, p99Ms: 
     scriptCalls: 10,
     checksPerScriptCall: 100,
     scriptUsPerCheck: 2,
+    gcMsPer100k: 50,
+    loadavg1: 1,
   };
 }
 

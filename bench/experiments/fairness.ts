@@ -15,7 +15,7 @@
  */
 import { loadavg } from 'node:os';
 import { loadTollgate } from '../lib/build.js';
-import { type Contender, type ContenderSpec, rlfSpec, tollgate } from '../lib/contenders.js';
+import { type Contender, type ContenderSpec, RLF_DEFAULT_CLIENT, rlfSpec, tollgate } from '../lib/contenders.js';
 import { runLoad } from '../lib/load.js';
 import { startBenchRedis } from '../lib/redis.js';
 import { median, ratio } from '../lib/stats.js';
@@ -41,7 +41,7 @@ const noop: ContenderSpec = {
   },
 };
 const VARIANTS: Record<string, ContenderSpec> = {
-  rlf: rlfSpec(false),
+  rlf: rlfSpec(false, RLF_DEFAULT_CLIENT),
   'rlf-safe': rlfSpec(false, { options: { enableOfflineQueue: false, maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false }, note: "tollgate's safety settings" }),
   'rlf-auto': rlfSpec(false, { options: { enableAutoPipelining: true }, note: 'enableAutoPipelining' }),
   tollgate: tollgate(loaded.module, { timeoutMs: 5_000 }),

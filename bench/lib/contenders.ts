@@ -12,6 +12,7 @@ import type { TollgateModule } from './build.js';
 import type { BenchRedis } from './redis.js';
 import { NaiveGcra } from './naive-gcra.js';
 import { resolveLimit } from '../../src/limits.js';
+import { safetySettings } from '../../src/pool.js';
 
 /** Resolves once `client` is connected (a client without an offline queue fails commands sent before). */
 export async function ready(client: Redis): Promise<void> {
@@ -148,10 +149,18 @@ export interface RlfClientSetup {
 export const RLF_DEFAULT_CLIENT: RlfClientSetup = { note: 'ioredis defaults' };
 
 /**
+ * The settings tollgate's RedisStore gives the connections it opens (no
+ * offline queue, no retried or re-sent commands): the store benchmark gives
+ * every contender's connection the same ones. They only change what happens
+ * when the connection fails; the fairness experiments measured no cost.
+ */
+export const SAME_CLIENT: RlfClientSetup = { options: safetySettings(), note: "tollgate's connection settings: enableOfflineQueue false, maxRetriesPerRequest 0" };
+
+/**
  * A rate-limiter-flexible contender over one ioredis connection set up as
  * `setup` says (ioredis's defaults unless told otherwise).
  */
-export function rlfSpec(block: boolean, setup: RlfClientSetup = RLF_DEFAULT_CLIENT): ContenderSpec {
+export function rlfSpec(block: boolean, setup: RlfClientSetup = SAME_CLIENT): ContenderSpec {
   return {
     id: block ? 'rlf-block' : 'rlf',
     label: block ? 'rate-limiter-flexible + inMemoryBlockOnConsumed' : 'rate-limiter-flexible',
@@ -187,7 +196,7 @@ export function rlfSpec(block: boolean, setup: RlfClientSetup = RLF_DEFAULT_CLIE
   };
 }
 
-/** rate-limiter-flexible's RateLimiterRedis over ioredis. */
+/** rate-limiter-flexible's RateLimiterRedis over one ioredis connection with {@link SAME_CLIENT}'s settings. */
 export const rlf: ContenderSpec = rlfSpec(false);
 
 /** rate-limiter-flexible with `inMemoryBlockOnConsumed` = points (its local block list). */
@@ -198,7 +207,7 @@ export const naive: ContenderSpec = {
   id: 'naive',
   label: 'naive GCRA (EVALSHA per check)',
   async create(redis, limit) {
-    const client = redis.client();
+    const client = redis.client(SAME_CLIENT.options);
     await ready(client);
     const resolved = resolveLimitUs(limit);
     const prefix = 'naive:';
@@ -210,7 +219,7 @@ export const naive: ContenderSpec = {
       },
       redisKey: (key) => prefix + key,
       perCheckCommand: 'get',
-      notes: 'bench/lib/naive-gcra.lua over one ioredis connection',
+      notes: `bench/lib/naive-gcra.lua over one ioredis connection (${SAME_CLIENT.note})`,
     };
   },
 };

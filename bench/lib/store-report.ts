@@ -55,6 +55,10 @@ export interface RunRecord extends Figures {
   readonly checksPerScriptCall: number;
   /** Script execution µs (INFO commandstats) per check that reached Redis. */
   readonly scriptUsPerCheck: number;
+  /** Garbage-collector pauses of the bench process during the window, ms per 100k checks. */
+  readonly gcMsPer100k: number;
+  /** 1-minute load average of the machine when the window started. */
+  readonly loadavg1: number;
 }
 
 /** Medians over rounds for one (profile, concurrency, library). */
@@ -73,6 +77,8 @@ export interface SummaryRow {
     readonly checksPerScriptCall: number;
     readonly scriptUsPerCheck: number;
     readonly deniedShare: number;
+    readonly gcMsPer100k: number;
+    readonly loadavg1: number;
   };
   /** Errors over all rounds. */
   readonly errors: number;
@@ -127,6 +133,8 @@ export function summarize(runs: readonly RunRecord[]): SummaryRow[] {
         reachedRedis: m((r) => r.reachedRedis),
         checksPerScriptCall: m((r) => r.checksPerScriptCall),
         scriptUsPerCheck: m((r) => r.scriptUsPerCheck),
+        gcMsPer100k: m((r) => r.gcMsPer100k),
+        loadavg1: m((r) => r.loadavg1),
         deniedShare: m((r) => (r.checks > 0 ? r.denied / r.checks : NaN)),
       },
       errors: list.reduce((s, r) => s + r.errors, 0),
@@ -368,10 +376,15 @@ export function mainTable(rows: readonly SummaryRow[]): string {
 /** Redis CPU per check through each library, from the all-pass runs. */
 export function redisCpuTable(rows: readonly SummaryRow[]): string {
   const head =
-    '| C | library | Redis CPU µs/check (INFO cpu) | script µs/check (commandstats) | checks per script call |\n' + '|---:|---|---:|---:|---:|\n';
+    '| C | library | Redis CPU µs/check (INFO cpu) | script µs/check (commandstats) | checks per script call | Node CPU µs/check | of which GC pauses µs/check | load average (1 min) |\n' +
+    '|---:|---|---:|---:|---:|---:|---:|---:|\n';
   const body = rows
     .filter((r) => r.profile === 'pass')
-    .map((r) => `| ${r.concurrency} | ${labelOf(r.lib)} | ${num(r.median.redisCpuMsPer100k / 100, 2)} | ${num(r.median.scriptUsPerCheck, 2)} | ${num(r.median.checksPerScriptCall, 1)} |`)
+    .map(
+      (r) =>
+        `| ${r.concurrency} | ${labelOf(r.lib)} | ${num(r.median.redisCpuMsPer100k / 100, 2)} | ${num(r.median.scriptUsPerCheck, 2)} | ${num(r.median.checksPerScriptCall, 1)} | ` +
+        `${num(r.median.nodeCpuMsPer100k / 100, 2)} | ${num(r.median.gcMsPer100k / 100, 2)} | ${num(r.median.loadavg1, 1)} |`,
+    )
     .join('\n');
   return head + body + '\n';
 }

@@ -200,6 +200,9 @@ describe('bench paced load', () => {
     assert.equal(dueCount(1000, 2000), 2001);
     assert.equal(dueAt(3, 2000), 1.5);
     assert.equal(dueCount(dueAt(999, 300), 300), 1000);
+  });
+});
+
 function floorRow(round: number, pairs: number, redisCpuUs: number): FloorRow {
   return { round, pairs, inFlight: 4, pairsPerSec: 1000, redisCpuUs, commandUs: redisCpuUs / 2, nodeCpuUs: 1 };
 }

@@ -4,13 +4,15 @@
  * something it opened still keeps it alive (a client never closed, a server
  * never stopped, a ref'd timer), it fails the file after a grace period and
  * names what is still open, instead of hanging the suite (and without the
- * runner's --test-force-exit, which can cut a file's last results).
+ * runner's --test-force-exit, which can cut a file's last results). The
+ * grace period starts when the file's after() hooks start (this hook is
+ * registered first), so it also covers their teardown: 30 s by default.
  * TOLLGATE_LEAK_STACKS=1 adds where each leaked timer was created.
  */
 import { createHook } from 'node:async_hooks';
 import { after } from 'node:test';
 
-const GRACE_MS = Number(process.env.TOLLGATE_EXIT_GRACE_MS ?? 10_000);
+const GRACE_MS = Number(process.env.TOLLGATE_EXIT_GRACE_MS ?? 30_000);
 const timerStacks = new Map<number, { stack: string; resource: { hasRef?: () => boolean } }>();
 if (process.env.TOLLGATE_LEAK_STACKS === '1') {
   createHook({

@@ -19,24 +19,27 @@ export interface ClientFollower {
 
 const followers = new WeakMap<EndingClient, Set<ClientFollower>>();
 
+/** The followers of `client`, with the one 'end' listener that closes them (added on first use). */
+function followersOf(client: EndingClient): Set<ClientFollower> {
+  const known = followers.get(client);
+  if (known !== undefined) return known;
+  const members = new Set<ClientFollower>();
+  followers.set(client, members);
+  client.once('end', () => {
+    followers.delete(client);
+    for (const member of members) void member.close();
+    members.clear();
+  });
+  return members;
+}
+
 /**
  * Closes `follower` when `client` ends; returns a function that stops
  * following (call it from the follower's own close()). Only an end after
  * this call counts (a client may be connected again after it ended).
  */
 export function followClientEnd(client: EndingClient, follower: ClientFollower): () => void {
-  let set = followers.get(client);
-  if (set === undefined) {
-    const members = new Set<ClientFollower>();
-    set = members;
-    followers.set(client, members);
-    client.once('end', () => {
-      followers.delete(client);
-      for (const member of members) void member.close();
-      members.clear();
-    });
-  }
-  set.add(follower);
-  const members = set;
+  const members = followersOf(client);
+  members.add(follower);
   return () => void members.delete(follower);
 }

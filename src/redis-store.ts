@@ -33,11 +33,10 @@ import { type StoreHooks, noopStoreHooks } from './telemetry/hooks.js';
 
 /**
  * The full script (src/lua.ts), run by every call with a check that is not a
- * packed GCRA item; calls of packed GCRA items only run {@link packedScript}.
+ * packed GCRA item; calls of packed GCRA items only run `packedScript` (src/lua.ts).
  * The name predates kinds other than GCRA.
  */
 export const gcraScript: Script = limitScript;
-export { packedScript };
 
 /** Connection pool options of {@link RedisStore}. */
 export interface RedisPoolOptions {

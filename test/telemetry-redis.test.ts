@@ -11,7 +11,7 @@ import { describe, it } from 'node:test';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { Limiter, LimiterError, RedisStore } from '../src/index.js';
 import type { Limit } from '../src/limits.js';
-import { packedScript } from '../src/redis-store.js';
+import { packedScript } from '../src/lua.js';
 import { MetricNames } from '../src/telemetry/names.js';
 import { histogramCount, histogramPoints, otel, recordedStrings, sumPoints, sumValue, useOtelGlobals } from './helpers/otel.js';
 import { useRedis } from './helpers/redis-server.js';

@@ -22,34 +22,19 @@
  * (tollgate from src/ through tsx), --profile=DIR (each server writes a V8 CPU
  * profile into DIR when it stops). Writes bench/results/http-cpu.{json,md}.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { type AddedCost, type CpuCounters, type CpuRun, addedCosts, addedRatio, perRequest } from './lib/cpu-cost.js';
-import { type Framework, LABEL, type Variant, nodeScript, sanityCheck, startServer, stopServer } from './lib/http-procs.js';
+import { parseFlags } from './lib/flags.js';
+import { type Framework, LABEL, type Variant, nodeScript, onLines, prepareServerBuild, sanityCheck, startServer, stopServer } from './lib/http-procs.js';
 import type { PacedResult } from './lib/paced-load.js';
 import { type BenchRedis, startBenchRedis } from './lib/redis.js';
 import { median } from './lib/stats.js';
 
-const args = process.argv.slice(2);
-function flag(name: string): string | undefined {
-  const arg = args.find((a) => a === `--${name}` || a.startsWith(`--${name}=`));
-  return arg === undefined ? undefined : arg.slice(name.length + 3);
-}
-function intFlag(name: string, fallback: number): number {
-  const v = flag(name);
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be an integer >= 1, got ${JSON.stringify(v)}`);
-  return n;
-}
+const { flag, intFlag } = parseFlags(process.argv.slice(2));
 const quick = flag('quick') !== undefined;
-if (flag('source') === undefined) {
-  execFileSync(process.execPath, [fileURLToPath(new URL('../scripts/build.mjs', import.meta.url))], { stdio: 'ignore' });
-} else {
-  process.env.TOLLGATE_BENCH_SOURCE = '1';
-}
+prepareServerBuild(flag('source') !== undefined);
 const only = flag('only');
 const FRAMEWORKS: readonly Framework[] = only === 'express' || only === 'fastify' ? [only] : ['express', 'fastify'];
 /**
@@ -65,11 +50,11 @@ const loads = (flag('rate') ?? 'express:1000,fastify:2000,fastify:4000').split('
 const rates = [...new Set(loads.map((l) => l.rate))];
 const config = {
   loads,
-  rounds: intFlag('rounds', quick ? 3 : 5),
-  connections: intFlag('connections', 32),
+  rounds: intFlag('rounds') ?? (quick ? 3 : 5),
+  connections: intFlag('connections') ?? 32,
   keys: 10_000,
-  warmSeconds: intFlag('warm', 2),
-  seconds: intFlag('duration', quick ? 4 : 8),
+  warmSeconds: intFlag('warm') ?? 2,
+  seconds: intFlag('duration') ?? (quick ? 4 : 8),
 };
 const VARIANTS: readonly Variant[] = ['none', 'tollgate', 'peer'];
 /** Targets of issue 15: tollgate adds at most this fraction of the peer's CPU per request. */
@@ -97,20 +82,13 @@ function paced(port: number, rate: number, onMark: () => Promise<void>): Promise
     String(config.keys),
   ]);
   return new Promise((resolve, reject) => {
-    let out = '';
     let marks = Promise.resolve();
     const timer = setTimeout(() => child.kill('SIGKILL'), (config.warmSeconds + config.seconds + 30) * 1000);
-    child.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      let nl: number;
-      while ((nl = out.indexOf('\n')) >= 0) {
-        const line = out.slice(0, nl);
-        out = out.slice(nl + 1);
-        if (line === 'MARK') marks = marks.then(onMark);
-        else if (line.startsWith('{')) {
-          const result = JSON.parse(line) as PacedResult;
-          void marks.then(() => resolve(result), reject);
-        }
+    onLines(child.stdout, (line) => {
+      if (line === 'MARK') marks = marks.then(onMark);
+      else if (line.startsWith('{')) {
+        const result = JSON.parse(line) as PacedResult;
+        void marks.then(() => resolve(result), reject);
       }
     });
     child.once('exit', (code) => {

@@ -20,46 +20,30 @@
  * middleware or hook that only passes the request on: the framework's cost of one layer), --store=JSON (more RedisStore
  * options for tollgate, e.g. '{"pool":{"pipeline":2}}'). Writes bench/results/http.{json,md,svg}.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { LoadResult } from './lib/http-load.js';
-import { type Framework, LABEL, type Variant, nodeScript, sanityCheck, startServer, stopServer } from './lib/http-procs.js';
+import { parseFlags } from './lib/flags.js';
+import { type Framework, LABEL, type Variant, nodeScript, prepareServerBuild, sanityCheck, startServer, stopServer } from './lib/http-procs.js';
 import { type BenchRedis, startBenchRedis } from './lib/redis.js';
 import { median, ratio } from './lib/stats.js';
 import { barChartSvg } from './lib/svg.js';
 
-const args = process.argv.slice(2);
-function flag(name: string): string | undefined {
-  const arg = args.find((a) => a === `--${name}` || a.startsWith(`--${name}=`));
-  return arg === undefined ? undefined : arg.slice(name.length + 3);
-}
-function intFlag(name: string, fallback: number): number {
-  const v = flag(name);
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be an integer >= 1, got ${JSON.stringify(v)}`);
-  return n;
-}
+const { flag, intFlag } = parseFlags(process.argv.slice(2));
 const quick = flag('quick') !== undefined;
-// Servers load tollgate compiled (dist/), as users run it; --source measures the TypeScript through tsx.
-if (flag('source') === undefined) {
-  execFileSync(process.execPath, [fileURLToPath(new URL('../scripts/build.mjs', import.meta.url))], { stdio: 'ignore' });
-} else {
-  process.env.TOLLGATE_BENCH_SOURCE = '1';
-}
+prepareServerBuild(flag('source') !== undefined);
 const storeFlag = flag('store');
 if (storeFlag !== undefined) {
   JSON.parse(storeFlag); // fails early on a malformed --store
   process.env.TOLLGATE_BENCH_STORE_OPTIONS = storeFlag;
 }
 const config = {
-  rounds: intFlag('rounds', 3),
-  connections: intFlag('connections', 64),
+  rounds: intFlag('rounds') ?? 3,
+  connections: intFlag('connections') ?? 64,
   keys: 10_000,
   warmSeconds: quick ? 1 : 3,
-  seconds: intFlag('duration', quick ? 3 : 10),
+  seconds: intFlag('duration') ?? (quick ? 3 : 10),
 };
 
 const only = flag('only');

@@ -31,6 +31,7 @@ import { type FloorRow, type ItemId, type ItemRow, measureFloor, measureItem, su
 import { runLoad } from './lib/load.js';
 import { type ScriptCostRow, measureScriptCost } from './lib/script-cost.js';
 import { type BenchRedis, commandDelta, startBenchRedis } from './lib/redis.js';
+import { parseFlags } from './lib/flags.js';
 import {
   type ProfileId,
   type RunRecord,
@@ -47,20 +48,8 @@ import {
   targetsList,
 } from './lib/store-report.js';
 
-const args = process.argv.slice(2);
-/** The value of `--name=value`, '' for a bare `--name`, undefined when absent. */
-function flag(name: string): string | undefined {
-  const arg = args.find((a) => a === `--${name}` || a.startsWith(`--${name}=`));
-  return arg === undefined ? undefined : arg.slice(name.length + 3);
-}
+const { flag, intFlag } = parseFlags(process.argv.slice(2));
 const quick = flag('quick') !== undefined;
-const intFlag = (name: string): number | undefined => {
-  const v = flag(name);
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be an integer >= 1, got ${JSON.stringify(v)}`);
-  return n;
-};
 
 /** Durations and counts: every measurement stops at a fixed time or count, whichever comes first. */
 const config = {

@@ -11,6 +11,7 @@ import { resolveLimit } from '../src/index.js';
 import { addedCosts, addedRatio, type CpuRun, perRequest } from '../bench/lib/cpu-cost.js';
 import { ResponseReader, dueAt, dueCount } from '../bench/lib/http-responses.js';
 import { type FloorRow, type ItemRow, floorOfRound, summarizeFloor } from '../bench/lib/floor.js';
+import { parseFlags } from '../bench/lib/flags.js';
 import { runLoad, sumGc } from '../bench/lib/load.js';
 import { NaiveGcra } from '../bench/lib/naive-gcra.js';
 import { commandDelta, parseCommandStats, parseCpuUs } from '../bench/lib/redis.js';
@@ -312,5 +313,18 @@ describe('naive GCRA baseline script', () => {
     await client.script('FLUSH');
     const gcra = new NaiveGcra(client, { interval: 1000, burst: 2 });
     assert.equal(await gcra.check('flush'), true);
+  });
+});
+
+describe('bench flags', () => {
+  it('reads --name=value and bare --name, and integers >= 1 only', () => {
+    const { flag, intFlag } = parseFlags(['--quick', '--rounds=5', '--rate=2000,fastify:5000', '--bad=1.5', '--zero=0']);
+    assert.equal(flag('quick'), '');
+    assert.equal(flag('rate'), '2000,fastify:5000');
+    assert.equal(flag('round'), undefined, 'a prefix of another flag is not that flag');
+    assert.equal(intFlag('rounds'), 5);
+    assert.equal(intFlag('missing'), undefined);
+    assert.throws(() => intFlag('bad'), /--bad must be an integer >= 1, got "1.5"/);
+    assert.throws(() => intFlag('zero'), /--zero must be an integer >= 1, got "0"/);
   });
 });

@@ -5,8 +5,32 @@
  * and stopping it. Shared by bench/http.bench.ts (saturated throughput) and
  * bench/http-cpu.bench.ts (CPU per request at a fixed offered load).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+
+/**
+ * Servers load tollgate compiled (dist/, built here), as users run it; with
+ * `source` they load the TypeScript through tsx instead.
+ */
+export function prepareServerBuild(source: boolean): void {
+  if (source) process.env.TOLLGATE_BENCH_SOURCE = '1';
+  else execFileSync(process.execPath, [fileURLToPath(new URL('../../scripts/build.mjs', import.meta.url))], { stdio: 'ignore' });
+}
+
+/** Calls `onLine` with each complete line a child process writes to `stream` (without its newline). */
+export function onLines(stream: Readable | null, onLine: (line: string) => void): void {
+  let out = '';
+  stream?.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+    let nl: number;
+    while ((nl = out.indexOf('\n')) >= 0) {
+      const line = out.slice(0, nl);
+      out = out.slice(nl + 1);
+      onLine(line);
+    }
+  });
+}
 
 /** The two frameworks. */
 export type Framework = 'express' | 'fastify';
@@ -61,25 +85,18 @@ export function startServer(framework: Framework, variant: Variant, redisPort: n
       child.kill('SIGUSR2');
     });
   return new Promise((resolve, reject) => {
-    let out = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`${framework}/${variant} server did not start within 20 s`));
     }, 20_000);
-    child.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      let nl: number;
-      while ((nl = out.indexOf('\n')) >= 0) {
-        const line = out.slice(0, nl);
-        out = out.slice(nl + 1);
-        const port = /^PORT (\d+)/.exec(line);
-        if (port) {
-          clearTimeout(timer);
-          resolve({ port: Number(port[1]), child, cpu });
-        }
-        const used = /^CPU (\d+)/.exec(line);
-        if (used) waiting.shift()?.(Number(used[1]));
+    onLines(child.stdout, (line) => {
+      const port = /^PORT (\d+)/.exec(line);
+      if (port) {
+        clearTimeout(timer);
+        resolve({ port: Number(port[1]), child, cpu });
       }
+      const used = /^CPU (\d+)/.exec(line);
+      if (used) waiting.shift()?.(Number(used[1]));
     });
     child.once('exit', (code) => {
       clearTimeout(timer);

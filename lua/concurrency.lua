@@ -87,11 +87,26 @@ local function load_concurrency()
     return tonumber(call('ZRANGE', key, 0, 0, 'WITHSCORES')[2])
   end
 
-  -- Whether lease `id` of `key` is held at now; or nil and a message.
-  local function held(key, id)
+  -- The expiry (score) of lease `id` of `key`, false when it is not in the
+  -- set; or nil and a message.
+  local function expiry_of(key, id)
+    -- pcall: a key of another type fails this check only, not the whole batch.
     local s = redis.pcall('ZSCORE', key, id)
     if type(s) == 'table' then return nil, 'leases at ' .. key .. ' are unreadable: ' .. tostring(s.err) end
-    return s ~= false and s ~= nil and tonumber(s) > now
+    if s == false or s == nil then return false end
+    return tonumber(s)
+  end
+
+  -- Whether lease `id` of `key` is held at now; or nil and a message.
+  local function held(key, id)
+    local s, e = expiry_of(key, id)
+    if s == nil then return nil, e end
+    return s ~= false and s > now
+  end
+
+  -- The reply entry of a release or extend item in a denied check (its status, 0 or 2).
+  local function status_entry(_, v)
+    return v
   end
 
   -- Renews held lease `id` of `key` to expire at `expiry`.
@@ -214,18 +229,16 @@ local function load_concurrency()
     check = function(key, p)
       local id = lease_id(ARGV[p])
       if not id then return nil, lease_err .. tostring(ARGV[p]) end
-      local s = redis.pcall('ZSCORE', key, id)
-      if type(s) == 'table' then return nil, 'leases at ' .. key .. ' are unreadable: ' .. tostring(s.err) end
-      local present = s ~= false and s ~= nil
+      local s, e = expiry_of(key, id)
+      if s == nil then return nil, e end
+      local present = s ~= false
       return present, present and 2 or 0, id
     end,
     commit = function(key, _, id)
       call('ZREM', key, id)
       return 1
     end,
-    deny = function(_, v)
-      return v
-    end,
+    deny = status_entry,
   }
 
   ITEMS.e = {
@@ -244,9 +257,7 @@ local function load_concurrency()
       renew(key, plan[1], plan[2], plan[3])
       return 1
     end,
-    deny = function(_, v)
-      return v
-    end,
+    deny = status_entry,
   }
 end
 LAZY.C, LAZY.R, LAZY.E = load_concurrency, load_concurrency, load_concurrency

@@ -99,4 +99,18 @@ describe('"x" checks of tagged items', () => {
       assert.deepEqual(await redis.shared.exists('b', 'c'), 0);
     });
   }
+
+  it('a lease item on a key of another type fails its own check only, and writes nothing', async () => {
+    await redis.shared.set('s', 'not a lease set');
+    // Release ("x" with an "r" item), extend ("E") and a compound extend ("e"), each beside a rate check on "a".
+    for (const check of [['x', 1, 'r', 'lease-1'], ['E', 'lease-1', 1_000_000], ['x', 1, 'e', 'lease-1', 1_000_000]] as (string | number)[][]) {
+      await redis.shared.del('a');
+      const reply = await call(['a', 's'], [NOW, 1, T, B, 2, 1, ...check]);
+      assert.ok(Array.isArray(reply), String(reply));
+      assert.equal(reply[1], 0, 'the rate check before it stands');
+      assert.match((reply[2] as Error).message, /leases at s are unreadable/);
+      assert.equal(await redis.shared.get('s'), 'not a lease set');
+      assert.equal(await redis.shared.get('a'), String(NOW + T));
+    }
+  });
 });

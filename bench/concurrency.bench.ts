@@ -18,7 +18,7 @@ import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Semaphore } from 'redis-semaphore';
 import { loadTollgate } from './lib/build.js';
-import { startBenchRedis } from './lib/redis.js';
+import { measuredWindow, startBenchRedis } from './lib/redis.js';
 import { median, ratio } from './lib/stats.js';
 
 const args = process.argv.slice(2);
@@ -97,20 +97,14 @@ try {
       }
       try {
         await drive(warmMs, c.layout, pair);
-        const before = await redis.counters();
-        const cpu0 = process.cpuUsage();
-        const t0 = performance.now();
-        const done = await drive(sliceMs, c.layout, pair);
-        const elapsed = performance.now() - t0;
-        const cpu = process.cpuUsage(cpu0);
-        const after = await redis.counters();
+        const { result: done, elapsedMs: elapsed, nodeCpuUs, before, after } = await measuredWindow(redis, () => drive(sliceMs, c.layout, pair));
         const row: Row = {
           round,
           ...c,
           pairsPerSec: (done.pairs * 1000) / elapsed,
           denied: done.denied,
           redisCpuUsPerPair: (after.cpuUs - before.cpuUs) / done.pairs,
-          nodeCpuUsPerPair: (cpu.user + cpu.system) / done.pairs,
+          nodeCpuUsPerPair: nodeCpuUs / done.pairs,
         };
         rows.push(row);
         console.log(

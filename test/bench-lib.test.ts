@@ -14,7 +14,7 @@ import { type FloorRow, type ItemRow, floorOfRound, summarizeFloor } from '../be
 import { parseFlags } from '../bench/lib/flags.js';
 import { runLoad, sumGc } from '../bench/lib/load.js';
 import { NaiveGcra } from '../bench/lib/naive-gcra.js';
-import { commandDelta, parseCommandStats, parseCpuUs } from '../bench/lib/redis.js';
+import { commandDelta, measuredWindow, parseCommandStats, parseCpuUs, startBenchRedis } from '../bench/lib/redis.js';
 import { median, percentile, ratio } from '../bench/lib/stats.js';
 import { type RunRecord, evaluateTargets, floorTable, summarize } from '../bench/lib/store-report.js';
 import { barChartSvg, compact } from '../bench/lib/svg.js';
@@ -326,5 +326,24 @@ describe('bench flags', () => {
     assert.equal(intFlag('missing'), undefined);
     assert.throws(() => intFlag('bad'), /--bad must be an integer >= 1, got "1.5"/);
     assert.throws(() => intFlag('zero'), /--zero must be an integer >= 1, got "0"/);
+  });
+});
+
+describe('bench measured window', () => {
+  it('reads the server counters around the run and passes its result through', async () => {
+    const redis = await startBenchRedis();
+    try {
+      const client = redis.client();
+      const w = await measuredWindow(redis, async () => {
+        for (let i = 0; i < 25; i += 1) await client.set(`w${i}`, 'v');
+        return 'done';
+      });
+      assert.equal(w.result, 'done');
+      assert.equal(commandDelta(w.before, w.after, 'set').calls, 25);
+      assert.ok(w.after.cpuUs >= w.before.cpuUs);
+      assert.ok(w.elapsedMs > 0 && w.nodeCpuUs > 0);
+    } finally {
+      await redis.stop();
+    }
   });
 });

@@ -10,7 +10,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { TollgateModule } from './build.js';
-import { type BenchRedis, commandDelta } from './redis.js';
+import { type BenchRedis, commandDelta, measuredWindow } from './redis.js';
 import { ready } from './contenders.js';
 import { runLoad } from './load.js';
 import { median, ratio } from './stats.js';
@@ -180,13 +180,9 @@ export async function measureFloor(redis: BenchRedis, round: number, o: FloorOpt
     for (const pairs of o.pairs) {
       await redis.flush();
       await pipelines(client, pairs, o.inFlight, o.warmMs, o.maxPipelines, o.keys, o.ttlMs);
-      const before = await redis.counters();
-      const cpu0 = process.cpuUsage();
-      const t0 = performance.now();
-      const done = await pipelines(client, pairs, o.inFlight, o.durationMs, o.maxPipelines, o.keys, o.ttlMs);
-      const elapsed = performance.now() - t0;
-      const cpu = process.cpuUsage(cpu0);
-      const after = await redis.counters();
+      const { result: done, elapsedMs: elapsed, nodeCpuUs, before, after } = await measuredWindow(redis, () =>
+        pipelines(client, pairs, o.inFlight, o.durationMs, o.maxPipelines, o.keys, o.ttlMs),
+      );
       const get = commandDelta(before, after, 'get');
       const set = commandDelta(before, after, 'set');
       const per = (v: number): number => (done > 0 ? v / done : NaN);
@@ -197,7 +193,7 @@ export async function measureFloor(redis: BenchRedis, round: number, o: FloorOpt
         pairsPerSec: (done * 1000) / elapsed,
         redisCpuUs: per(after.cpuUs - before.cpuUs),
         commandUs: per(get.usec + set.usec),
-        nodeCpuUs: per(cpu.user + cpu.system),
+        nodeCpuUs: per(nodeCpuUs),
       });
     }
   } finally {

@@ -72,6 +72,31 @@ export function commandDelta(before: ServerCounters, after: ServerCounters, name
   return { calls: b.calls - a.calls, usec: b.usec - a.usec };
 }
 
+/** What {@link measuredWindow} measured around one run. */
+export interface MeasuredWindow<T> {
+  /** What the run returned. */
+  readonly result: T;
+  /** Wall time of the run, ms. */
+  readonly elapsedMs: number;
+  /** This process's CPU time (user + system) during the run, µs. */
+  readonly nodeCpuUs: number;
+  /** The server's counters just before and just after the run. */
+  readonly before: ServerCounters;
+  readonly after: ServerCounters;
+}
+
+/** Runs `run` between two readings of `redis`'s counters, timing it and this process's CPU. */
+export async function measuredWindow<T>(redis: BenchRedis, run: () => Promise<T>): Promise<MeasuredWindow<T>> {
+  const before = await redis.counters();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const result = await run();
+  const elapsedMs = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  const after = await redis.counters();
+  return { result, elapsedMs, nodeCpuUs: cpu.user + cpu.system, before, after };
+}
+
 /** Starts a throwaway redis-server for a benchmark. */
 export async function startBenchRedis(): Promise<BenchRedis> {
   const server: RedisProcess = await startRedis();

@@ -10,7 +10,7 @@ import { encodeBatch } from '../../src/redis-codec.js';
 import { limitScript as gcra } from '../../src/lua.js';
 import type { Check } from '../../src/store.js';
 import type { ContenderSpec, BenchLimit } from './contenders.js';
-import { type BenchRedis, commandDelta } from './redis.js';
+import { type BenchRedis, commandDelta, measuredWindow } from './redis.js';
 
 /** One measured configuration. */
 export interface ScriptCostRow {
@@ -60,13 +60,7 @@ async function loop(inFlight: number, ms: number, perCall: number, call: () => P
 
 async function measure(redis: BenchRedis, script: string, batch: number, o: ScriptCostOptions, call: () => Promise<unknown>): Promise<ScriptCostRow> {
   await loop(o.inFlight, o.warmMs, batch, call);
-  const before = await redis.counters();
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  const checks = await loop(o.inFlight, o.durationMs, batch, call);
-  const elapsed = performance.now() - t0;
-  const cpu = process.cpuUsage(cpu0);
-  const after = await redis.counters();
+  const { result: checks, elapsedMs: elapsed, nodeCpuUs, before, after } = await measuredWindow(redis, () => loop(o.inFlight, o.durationMs, batch, call));
   const s = commandDelta(before, after, 'evalsha');
   const e = commandDelta(before, after, 'eval');
   const per = (v: number): number => (checks > 0 ? v / checks : NaN);
@@ -77,7 +71,7 @@ async function measure(redis: BenchRedis, script: string, batch: number, o: Scri
     checksPerSec: (checks * 1000) / elapsed,
     redisCpuUs: per(after.cpuUs - before.cpuUs),
     scriptUs: per(s.usec + e.usec),
-    nodeCpuUs: per(cpu.user + cpu.system),
+    nodeCpuUs: per(nodeCpuUs),
   };
 }
 

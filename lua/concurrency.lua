@@ -42,6 +42,8 @@ local function load_concurrency()
   local ttl_err = 'ttl must be an integer of µs >= 1 and < 2^53, got '
   -- PEXPIRE's GT option (Redis 7): extend a key's life, never shorten it.
   local pexpire_gt = (tonumber(redis.REDIS_VERSION_NUM) or 0) >= 0x070000
+  -- now as the integer text ZREMRANGEBYSCORE takes (made once per call).
+  local now_text = string.format('%d', now)
 
   local function lease_id(v)
     if v == nil or v == '' or #v > 128 then return nil end
@@ -59,7 +61,7 @@ local function load_concurrency()
   -- Removes the expired leases of `key`; returns how many, or nil and a message.
   local function prune(key)
     -- pcall: a key of another type fails this check only, not the whole batch.
-    local expired = redis.pcall('ZREMRANGEBYSCORE', key, '-inf', string.format('%d', now))
+    local expired = redis.pcall('ZREMRANGEBYSCORE', key, '-inf', now_text)
     if type(expired) == 'table' then return nil, 'leases at ' .. key .. ' are unreadable: ' .. tostring(expired.err) end
     return expired
   end

@@ -51,23 +51,17 @@ function leaseOp(held: boolean, expiresAt: number, expired: number): LeaseOutcom
 }
 
 /**
- * Decides an acquire on the key's read state and what earlier items of the
- * check took. `resetAfter` is when the lease taken frees itself (its ttl),
- * or when denied, when the oldest held lease does (as `retryAfter`).
+ * The outcome of an acquire that found `held` leases of the key (`read.count`
+ * in the store plus those earlier items of the check took): allowed below
+ * the limit, with `resetAfter` the lease's ttl; when full, `retryAfter` and
+ * `resetAfter` say when the oldest lease frees itself (`oldest`, µs).
  */
-function decideAcquire(item: AcquireItem, now: number, state: LeaseState, pending: Map<string, unknown>): ItemDecision<LeaseOutcome> {
-  const read = state.read(item.key, now);
-  const before = pending.get(item.key) as Pending | undefined;
-  const held = read.count + (before?.taken ?? 0);
-  const unchanged = (): LeaseOutcome => ({ ...NOTHING, allowed: true, remaining: Math.max(0, item.max - read.count), inFlight: read.count, expired: read.expired });
+function acquireOutcome(item: AcquireItem, now: number, read: LeaseRead, held: number, oldest: number): LeaseOutcome {
   if (held >= item.max) {
-    // Full: a lease frees itself when the oldest expires (one taken earlier in this check, when none was held).
-    const wait = (read.count > 0 ? read.oldest : (before?.oldest ?? now)) - now;
-    return { outcome: { ...NOTHING, retryAfter: wait, resetAfter: wait, inFlight: held, expired: read.expired }, write: undefined, unchanged };
+    const wait = oldest - now;
+    return { ...NOTHING, retryAfter: wait, resetAfter: wait, inFlight: held, expired: read.expired };
   }
-  const expiresAt = now + item.ttl;
-  pending.set(item.key, { taken: held - read.count + 1, oldest: before === undefined ? expiresAt : Math.min(before.oldest, expiresAt) });
-  const outcome: LeaseOutcome = {
+  return {
     kind: 'concurrency',
     allowed: true,
     granted: 1,
@@ -75,10 +69,34 @@ function decideAcquire(item: AcquireItem, now: number, state: LeaseState, pendin
     retryAfter: 0,
     resetAfter: item.ttl,
     inFlight: held + 1,
-    expiresAt,
+    expiresAt: now + item.ttl,
     expired: read.expired,
   };
+}
+
+/**
+ * Decides an acquire on the key's read state and what earlier items of the
+ * check took (see {@link acquireOutcome}).
+ */
+function decideAcquire(item: AcquireItem, now: number, state: LeaseState, pending: Map<string, unknown>): ItemDecision<LeaseOutcome> {
+  const read = state.read(item.key, now);
+  const before = pending.get(item.key) as Pending | undefined;
+  const held = read.count + (before?.taken ?? 0);
+  const unchanged = (): LeaseOutcome => ({ ...NOTHING, allowed: true, remaining: Math.max(0, item.max - read.count), inFlight: read.count, expired: read.expired });
+  // Full: a lease frees itself when the oldest expires (one taken earlier in this check, when none was held).
+  const outcome = acquireOutcome(item, now, read, held, read.count > 0 ? read.oldest : (before?.oldest ?? now));
+  if (!outcome.allowed) return { outcome, write: undefined, unchanged };
+  const { expiresAt } = outcome;
+  pending.set(item.key, { taken: held - read.count + 1, oldest: before === undefined ? expiresAt : Math.min(before.oldest, expiresAt) });
   return { outcome, write: () => state.put(item.key, item.lease, expiresAt, item.ttl), unchanged };
+}
+
+/** An acquire entry of the reply, { verdict, count, oldest, expired }, or a message. */
+function acquireEntry(entry: unknown): readonly [number, number, number, number] | string {
+  if (!Array.isArray(entry) || entry.length !== 4 || !entry.every(isCount) || !isVerdict(entry[0])) {
+    return 'an acquire entry must be { verdict, count, oldest, expired }';
+  }
+  return entry as [number, number, number, number];
 }
 
 /** A read-only lease state filled from a reply (see Kind.view): what the script read, per key and per lease. */
@@ -142,12 +160,23 @@ export const concurrencyKind: Kind<ConcurrencyItem, LeaseOutcome, LeaseState> = 
       if (entry !== 0) v.hold(item.key, item.lease);
       return entry === 1;
     }
-    if (!Array.isArray(entry) || entry.length !== 4 || !entry.every(isCount) || !isVerdict(entry[0])) {
-      return 'an acquire entry must be { verdict, count, oldest, expired }';
-    }
-    const [verdict, count, oldest, expired] = entry as [number, number, number, number];
+    const read = acquireEntry(entry);
+    if (typeof read === 'string') return read;
+    const [verdict, count, oldest, expired] = read;
     v.record(item.key, { count, oldest, expired });
     return verdict === 1;
+  },
+  decodeSingle(entry, item, now) {
+    if (item.op !== 'acquire') {
+      // A lone release or extend: 1 when the lease was there (and is removed or renewed).
+      if (entry !== 0 && entry !== 1) return `a lone ${item.op} entry must be 0 or 1, got ${typeof entry === 'number' ? entry : typeof entry}`;
+      return leaseOp(entry === 1, item.op === 'extend' ? now + item.ttl : 0, 0);
+    }
+    const read = acquireEntry(entry);
+    if (typeof read === 'string') return read;
+    const [verdict, count, oldest, expired] = read;
+    const outcome = acquireOutcome(item, now, { count, oldest, expired }, count, count > 0 ? oldest : now);
+    return outcome.allowed === (verdict === 1) ? outcome : null;
   },
   view: () => new ReplyView(),
   decide(item, now, state, pending) {

@@ -85,6 +85,13 @@ export interface Kind<I extends AnyItem, O extends AnyItemOutcome, S> {
    * the entry carries, or a message when the entry is malformed.
    */
   read(entry: unknown, item: I, view: S, now: number): boolean | string;
+  /**
+   * Redis, optional: the outcome of a check of this one item straight from
+   * its reply entry (what {@link read} then {@link decide} on the view would
+   * answer, without building the view); a message when the entry is
+   * malformed, or null when the entry's verdict is not the twin's.
+   */
+  decodeSingle?(entry: unknown, item: I, now: number): O | string | null;
   /** An empty state for {@link read} to fill; its writes are no-ops. */
   view(): S;
   /**

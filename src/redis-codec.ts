@@ -169,6 +169,17 @@ function decodeCheck(reply: readonly unknown[], offset: number, now: number, che
 
 /** {@link decodeCheck} for a check that mixes kinds: each kind reads its entries into a view, on which the twins decide. */
 function decodeMixed(reply: readonly unknown[], offset: number, now: number, check: AnyCheck): AnyOutcome | LimiterError {
+  const only = check.items.length === 1 && check.mode === 'all' ? check.items[0] : undefined;
+  const single = only && kindOf(only);
+  if (only && single?.decodeSingle) {
+    // One item of a kind that reads its entry straight into the outcome (no view).
+    const entry = reply[offset + 1];
+    if (entry instanceof Error) return scriptError(entry);
+    const outcome = single.decodeSingle(entry, only, now);
+    if (outcome === null) return new LimiterError(ErrorCodes.STORE, DIFFERENT_VERDICT);
+    if (typeof outcome === 'string') return malformed(`entry ${offset + 1}: ${outcome}`);
+    return { allowed: outcome.allowed, now, items: [outcome], source: 'redis' };
+  }
   // A view per kind present in the check (the state the script read, for the twins to decide on).
   const views: Record<string, unknown> = {};
   let verdict: boolean | undefined;

@@ -28,6 +28,7 @@ import { KINDS, isRate, isRateCheck, kindOf } from './kinds.js';
 import { limitScript, packedScript } from './lua.js';
 import { type Script, isNoScript } from './script.js';
 import { followClientEnd } from './client-lifetime.js';
+import { loadWireCommands, sendEvalsha } from './wire-command.js';
 import type { AnyCheck, AnyOutcome, Check, CheckOutcome, EvaluateOptions, Store } from './store.js';
 import { type StoreHooks, noopStoreHooks } from './telemetry/hooks.js';
 
@@ -256,6 +257,8 @@ export class RedisStore implements Store {
       throw invalid('prefix', o.prefix, 'a well-formed Unicode string');
     }
     this.#prefix = (o.prefix as string | undefined) ?? 'tollgate:';
+    // Script calls go out pre-encoded once this resolves (src/wire-command.ts); until then, through ioredis's own path.
+    void loadWireCommands();
     this.#clock = checkClockOption('RedisStore', o.now);
     const timeout = integerOption('RedisStore', 'timeout', o.timeout, REDIS_STORE_DEFAULTS.timeout, 1);
     this.#timeout = timeout;
@@ -571,7 +574,8 @@ function runScript(lane: Lane, script: Script, keys: readonly string[], args: re
       }
     }
   }
-  return client.evalsha(script.sha, keys.length, ...keys, ...args).catch((error: unknown) => {
+  const sent = sendEvalsha(client, script.sha, keys, args) ?? client.evalsha(script.sha, keys.length, ...keys, ...args);
+  return sent.catch((error: unknown) => {
     if (!isNoScript(error)) throw error;
     lane.primed = false;
     return client.eval(script.source, keys.length, ...keys, ...args);

@@ -1,0 +1,108 @@
+/**
+ * EVALSHA calls encoded once, straight into Redis's wire format (RESP), and
+ * handed to an ioredis client as a ready-made command. ioredis's own path
+ * flattens the argument list, converts each argument and encodes each again
+ * on every call, which costs more than the rest of a batched check's Node
+ * time; a call of a batch has a hundred arguments or more.
+ *
+ * The fast path is used only when it sends the very bytes ioredis would:
+ * ioredis is loaded (lazily, as the pool does), a sample command encodes
+ * byte for byte as ioredis's own `Command` does, and the client has no
+ * `keyPrefix` (which ioredis applies to key arguments). Otherwise
+ * {@link sendEvalsha} answers undefined and the caller uses `client.evalsha`.
+ */
+import type { Command as IoredisCommand } from 'ioredis';
+
+/** What a client must offer for the fast path: ioredis's `sendCommand` (Redis and Cluster both have it). */
+interface CommandSender {
+  sendCommand(command: IoredisCommand): Promise<unknown>;
+  readonly options?: { readonly keyPrefix?: unknown };
+}
+
+type CommandClass = typeof IoredisCommand;
+
+/** The wire command class, once ioredis is loaded and the sample encoding matched; null when the fast path is off. */
+let wireClass: (new (wire: string, routing: (string | number)[]) => IoredisCommand) | null | undefined;
+let loading: Promise<void> | undefined;
+
+/** The RESP encoding of `EVALSHA sha numkeys key... arg...` (numbers as ioredis writes them: `String(n)`). */
+export function encodeEvalsha(sha: string, keys: readonly string[], args: readonly (string | number)[]): string {
+  const count = String(keys.length);
+  let wire = `*${3 + keys.length + args.length}\r\n$7\r\nevalsha\r\n$${sha.length}\r\n${sha}\r\n$${count.length}\r\n${count}\r\n`;
+  for (const key of keys) wire += `$${Buffer.byteLength(key)}\r\n${key}\r\n`;
+  for (const arg of args) {
+    if (typeof arg === 'number') {
+      const text = String(arg);
+      wire += `$${text.length}\r\n${text}\r\n`;
+    } else {
+      wire += `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`;
+    }
+  }
+  return wire;
+}
+
+/** Makes the command class over ioredis's `Command`, or null when its encoding differs from {@link encodeEvalsha}'s. */
+function wireCommandClass(Base: CommandClass): typeof wireClass {
+  class WireCommand extends Base {
+    readonly #wire: string;
+
+    /**
+     * @param wire - the whole command in RESP; @param routing - the arguments
+     * ioredis sees (sha, numkeys and the first key, for a Cluster's slot)
+     */
+    constructor(wire: string, routing: (string | number)[]) {
+      super('evalsha', routing, { replyEncoding: 'utf8' });
+      this.#wire = wire;
+    }
+
+    override toWritable(): string {
+      return this.#wire;
+    }
+  }
+  // Self-test: a sample with every kind of argument must encode as ioredis does.
+  const keys = ['k', 'clé:ü', ''];
+  const args: (string | number)[] = ['', 0, -1, 1796197258995442, 'x y', 'αβγ', 2.5];
+  const sha = '0123456789abcdef0123456789abcdef01234567';
+  const theirs = new Base('evalsha', [sha, keys.length, ...keys, ...args], { replyEncoding: 'utf8' }).toWritable({});
+  const ours = new WireCommand(encodeEvalsha(sha, keys, args), [sha, 1, 'k']);
+  // Settle the sample commands' promises so nothing dangles.
+  ours.promise.catch(() => undefined);
+  ours.reject(new Error('sample'));
+  if (typeof theirs !== 'string' || theirs !== ours.toWritable() || ours.getSlot() !== new Base('get', ['k']).getSlot()) return null;
+  return WireCommand;
+}
+
+/**
+ * Starts loading ioredis for the fast path (once per process); resolves when
+ * it is decided. Calls made before then take ioredis's own path.
+ */
+export function loadWireCommands(): Promise<void> {
+  loading ??= import('ioredis').then(
+    (mod) => {
+      const Base = (mod as { Command?: CommandClass }).Command;
+      try {
+        wireClass = typeof Base === 'function' && typeof Base.prototype.toWritable === 'function' ? wireCommandClass(Base) : null;
+      } catch {
+        wireClass = null;
+      }
+    },
+    () => {
+      wireClass = null;
+    },
+  );
+  return loading;
+}
+
+/**
+ * Sends `EVALSHA sha numkeys keys... args...` on `client` as one pre-encoded
+ * command; undefined (nothing sent) when the fast path is not available for
+ * this client, so the caller sends it the usual way.
+ */
+export function sendEvalsha(client: unknown, sha: string, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> | undefined {
+  if (!wireClass) return undefined;
+  const sender = client as Partial<CommandSender>;
+  if (typeof sender.sendCommand !== 'function' || (sender.options?.keyPrefix !== undefined && sender.options.keyPrefix !== '')) return undefined;
+  const first = keys[0];
+  const routing = first === undefined ? [sha, 0] : [sha, 1, first];
+  return sender.sendCommand(new wireClass(encodeEvalsha(sha, keys, args), routing));
+}

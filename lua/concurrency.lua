@@ -29,7 +29,10 @@
 --             the check; oldest = the earliest expiry among them (read only
 --             when the item found the key full, else 0); expired = leases this
 --             item removed as expired (0 for a key an earlier item of the check
---             already read).
+--             already read). An allowed acquire whose count and expired are
+--             both below 2^26 answers the integer count * 2^26 + expired
+--             instead (its v is 1 and its oldest 0): a table costs the script
+--             and the reply more than the rest of the entry's work.
 --   release   1 when the lease was there and is removed, 0 when it was not,
 --             2 when it was there but the check was denied.
 --   extend    1 when the lease was held and is renewed, 0 when it was not held,
@@ -83,6 +86,12 @@ local function load_concurrency()
   local function add(key, id, expiry, ttl, fresh)
     call('ZADD', key, string.format('%d', expiry), id)
     keep(key, expiry + ttl, fresh)
+  end
+
+  -- The reply entry of an allowed acquire (see "Reply entries" above).
+  local function granted(count, expired)
+    if count < 67108864 and expired < 67108864 then return count * 67108864 + expired end
+    return { 1, count, 0, expired }
   end
 
   local function oldest(key)
@@ -139,7 +148,7 @@ local function load_concurrency()
       reply[k + 1] = { 0, count, oldest(key), expired }
     else
       add(key, id, now + ttl, ttl, count == 0)
-      reply[k + 1] = { 1, count, 0, expired }
+      reply[k + 1] = granted(count, expired)
     end
     return true
   end
@@ -219,7 +228,7 @@ local function load_concurrency()
       local m = plan[4]
       add(key, plan[1], plan[2], plan[3], m[6])
       m[6] = false
-      return { 1, v[1], v[2], v[3] }
+      return granted(v[1], v[3])
     end,
     deny = function(_, v)
       return { 0, v[1], v[2], v[3] }

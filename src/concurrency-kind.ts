@@ -91,8 +91,15 @@ function decideAcquire(item: AcquireItem, now: number, state: LeaseState, pendin
   return { outcome, write: () => state.put(item.key, item.lease, expiresAt, item.ttl), unchanged };
 }
 
-/** An acquire entry of the reply, { verdict, count, oldest, expired }, or a message. */
+/** 2^26: an allowed acquire's entry may be the integer count * 2^26 + expired (lua/concurrency.lua). */
+const PACK = 67_108_864;
+
+/** An acquire entry of the reply, { verdict, count, oldest, expired } (or its one-integer form), or a message. */
 function acquireEntry(entry: unknown): readonly [number, number, number, number] | string {
+  if (typeof entry === 'number') {
+    if (!isCount(entry)) return `a packed acquire entry must be an integer >= 0, got ${entry}`;
+    return [1, Math.floor(entry / PACK), 0, entry % PACK];
+  }
   if (!Array.isArray(entry) || entry.length !== 4 || !entry.every(isCount) || !isVerdict(entry[0])) {
     return 'an acquire entry must be { verdict, count, oldest, expired }';
   }

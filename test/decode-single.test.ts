@@ -56,6 +56,19 @@ describe('concurrency decodeSingle', () => {
     );
   });
 
+  it('reads the one-integer form of an allowed acquire (count * 2^26 + expired) as the table form', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 50 }), fc.integer({ min: 0, max: 49 }), fc.integer({ min: 0, max: 5 }), (max, count, expired) => {
+        const item = acquire(max, 1_000_000);
+        const packed = count * 2 ** 26 + expired;
+        assert.deepEqual(fast(packed, item, NOW), fast([1, count, 0, expired], item, NOW));
+        assert.deepEqual(general(packed, item, NOW), general([1, count, 0, expired], item, NOW));
+      }),
+    );
+    assert.equal(fast(-1, acquire(2, 1), NOW), 'malformed');
+    assert.equal(fast(0.5, acquire(2, 1), NOW), 'malformed');
+  });
+
   it('answers as the general path for release and extend entries', () => {
     for (const item of [release, extend(5_000_000)]) {
       for (const entry of [0, 1]) assert.deepEqual(fast(entry, item, NOW), general(entry, item, NOW), `${item.op} ${entry}`);

@@ -137,8 +137,15 @@ export class Limiter {
   allow(key: string, limit: Limit, options?: AllowOptions): Promise<LimitResult>;
   allow(key: string, limit: Quota, options?: AllowOptions): Promise<LimitResult<Quota>>;
   allow(key: string, limit: Limit | Quota, options?: AllowOptions): Promise<LimitResult<Limit | Quota>>;
-  async allow(key: string, limit: Limit | Quota, options?: AllowOptions): Promise<LimitResult<Limit | Quota>> {
-    return singleResult(key, limit, (await this.#take('allow', key, limit, options)).outcome);
+  allow(key: string, limit: Limit | Quota, options?: AllowOptions): Promise<LimitResult<Limit | Quota>> {
+    // Not async: the hottest call keeps to one promise chain (an invalid input still rejects, never throws).
+    let check: AnyCheck;
+    try {
+      check = this.#single('allow', key, limit, options).check;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#evaluate(check, limit).then((outcome) => singleResult(key, limit, outcome));
   }
 
   /** Takes as many units as are available, up to `n` (an integer >= 1). Rate limits only. */
@@ -200,10 +207,15 @@ export class Limiter {
    * with `allowed: false`, whose `retryAfter` says when the oldest held
    * lease expires.
    */
-  async acquire(key: string, limit: ConcurrencyLimit): Promise<Lease> {
-    const item = acquireItem(key, limit, '');
-    const outcome = await this.#evaluate({ mode: 'all', items: [item] }, limit);
-    return this.#lease(item, limit, outcome, 0);
+  acquire(key: string, limit: ConcurrencyLimit): Promise<Lease> {
+    // Not async, as allow(): an invalid input rejects.
+    let item: AcquireItem;
+    try {
+      item = acquireItem(key, limit, '');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#evaluate({ mode: 'all', items: [item] }, limit).then((outcome) => this.#lease(item, limit, outcome, 0));
   }
 
   /**
@@ -299,10 +311,15 @@ export class Limiter {
 
   /** Takes `options.cost` units (default 1) of one item, all or nothing, for `method` (named in errors). */
   async #take(method: string, key: string, limit: Limit | Quota, options: AllowOptions | undefined): Promise<{ cost: number; outcome: AnyOutcome }> {
+    const { cost, check } = this.#single(method, key, limit, options);
+    return { cost, outcome: await this.#evaluate(check, limit) };
+  }
+
+  /** The check of `method(key, limit, options)` taking `options.cost` (default 1); throws on invalid input. */
+  #single(method: string, key: string, limit: Limit | Quota, options: AllowOptions | undefined): { cost: number; check: AnyCheck } {
     const o = objectOption(method, options);
     const cost = o.cost === undefined ? 1 : o.cost;
-    const check = single(key, limit, cost, 'all');
-    return { cost: cost as number, outcome: await this.#evaluate(check, limit) };
+    return { cost: cost as number, check: single(key, limit, cost, 'all') };
   }
 
   /** Sends the adjustment items of a settle (see src/reservation.ts). */

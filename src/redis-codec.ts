@@ -13,7 +13,7 @@
  * an item of another kind travels as an "x" check of tagged items.
  */
 import { ErrorCodes, LimiterError } from './errors.js';
-import { evaluateGcra } from './gcra.js';
+import { type TatState, evaluateGcra } from './gcra.js';
 import { MAX_SAFE } from './intmath.js';
 import { type EncodeTarget, type KindStates, evaluateCheck, isRateCheck, kindOf } from './kinds.js';
 import type { AnyCheck, AnyOutcome, Check, CheckOutcome, RateItem } from './store.js';
@@ -138,6 +138,38 @@ function scriptError(error: Error): LimiterError {
   return new LimiterError(code, `Redis rejected the check: ${error.message}`, { cause: error });
 }
 
+/** The TATs a check's reply entries carry (read-only: the script has written already). */
+class ReadTats implements TatState {
+  readonly #tats = new Map<string, number>();
+
+  record(key: string, tat: number): void {
+    this.#tats.set(key, tat);
+  }
+
+  get(key: string): number | undefined {
+    return this.#tats.get(key);
+  }
+
+  set(): void {}
+}
+
+/** {@link ReadTats} for a check of one item. */
+class OneTat implements TatState {
+  #key: string | undefined;
+  #tat = 0;
+
+  record(key: string, tat: number): void {
+    this.#key = key;
+    this.#tat = tat;
+  }
+
+  get(key: string): number | undefined {
+    return key === this.#key ? this.#tat : undefined;
+  }
+
+  set(): void {}
+}
+
 /**
  * Decodes one check from the reply entries `reply[offset + 1 ...]` (one per
  * item) at the reply's `now`; returns a LimiterError for an error reply.
@@ -147,7 +179,8 @@ function decodeCheck(reply: readonly unknown[], offset: number, now: number, che
   if (check.mode === 'atMost' && check.items.length !== 1) {
     return new LimiterError(ErrorCodes.INVALID_OPTION, `an "atMost" check takes exactly one item, got ${check.items.length}`);
   }
-  const tats = new Map<string, number>();
+  // The TATs the script read, by key: one item (the common case) needs no map.
+  const tats = check.items.length === 1 ? new OneTat() : new ReadTats();
   let verdict: boolean | undefined;
   for (let i = 0; i < check.items.length; i += 1) {
     const entry = reply[offset + 1 + i];
@@ -158,9 +191,9 @@ function decodeCheck(reply: readonly unknown[], offset: number, now: number, che
     verdict = allowed;
     const stored = allowed ? entry : -entry - 1;
     const key = (check.items[i] as { key: string }).key;
-    if (stored > 0) tats.set(key, stored);
+    if (stored > 0) tats.record(key, stored);
   }
-  const result = evaluateGcra(check as Check<RateItem>, now, { get: (key) => tats.get(key), set: () => undefined });
+  const result = evaluateGcra(check as Check<RateItem>, now, tats);
   if (result.allowed !== verdict) {
     return new LimiterError(ErrorCodes.STORE, DIFFERENT_VERDICT);
   }

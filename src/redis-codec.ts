@@ -138,33 +138,27 @@ function scriptError(error: Error): LimiterError {
   return new LimiterError(code, `Redis rejected the check: ${error.message}`, { cause: error });
 }
 
-/** The TATs a check's reply entries carry (read-only: the script has written already). */
+/**
+ * The TATs a check's reply entries carry, by key (read-only: the script has
+ * written already). The first key is kept in fields, so a check of one item
+ * (the common case) builds no map; a later record of a key replaces its TAT.
+ */
 class ReadTats implements TatState {
-  readonly #tats = new Map<string, number>();
-
-  record(key: string, tat: number): void {
-    this.#tats.set(key, tat);
-  }
-
-  get(key: string): number | undefined {
-    return this.#tats.get(key);
-  }
-
-  set(): void {}
-}
-
-/** {@link ReadTats} for a check of one item. */
-class OneTat implements TatState {
   #key: string | undefined;
   #tat = 0;
+  #others: Map<string, number> | undefined;
 
   record(key: string, tat: number): void {
-    this.#key = key;
-    this.#tat = tat;
+    if (this.#key === undefined || this.#key === key) {
+      this.#key = key;
+      this.#tat = tat;
+    } else {
+      (this.#others ??= new Map()).set(key, tat);
+    }
   }
 
   get(key: string): number | undefined {
-    return key === this.#key ? this.#tat : undefined;
+    return key === this.#key ? this.#tat : this.#others?.get(key);
   }
 
   set(): void {}
@@ -179,8 +173,7 @@ function decodeCheck(reply: readonly unknown[], offset: number, now: number, che
   if (check.mode === 'atMost' && check.items.length !== 1) {
     return new LimiterError(ErrorCodes.INVALID_OPTION, `an "atMost" check takes exactly one item, got ${check.items.length}`);
   }
-  // The TATs the script read, by key: one item (the common case) needs no map.
-  const tats = check.items.length === 1 ? new OneTat() : new ReadTats();
+  const tats = new ReadTats();
   let verdict: boolean | undefined;
   for (let i = 0; i < check.items.length; i += 1) {
     const entry = reply[offset + 1 + i];

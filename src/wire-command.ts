@@ -101,7 +101,8 @@ export function loadWireCommands(): Promise<void> {
 export function sendEvalsha(client: unknown, sha: string, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> | undefined {
   if (!wireClass) return undefined;
   const sender = client as Partial<CommandSender>;
-  if (typeof sender.sendCommand !== 'function' || (sender.options?.keyPrefix !== undefined && sender.options.keyPrefix !== '')) return undefined;
+  // ioredis applies a truthy keyPrefix to key arguments: such a client keeps its own path.
+  if (typeof sender.sendCommand !== 'function' || sender.options?.keyPrefix) return undefined;
   const first = keys[0];
   const routing = first === undefined ? [sha, 0] : [sha, 1, first];
   return sender.sendCommand(new wireClass(encodeEvalsha(sha, keys, args), routing));

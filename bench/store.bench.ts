@@ -109,7 +109,6 @@ const PROFILES: Record<ProfileId, { limit: BenchLimit; libs: ContenderSpec[] }> 
 
 const ids = Array.from({ length: config.keys }, (_, i) => `user:${i}`);
 const randomKey = (): string => ids[(Math.random() * ids.length) | 0] as string;
-const buffer = new Float64Array(config.maxChecks);
 
 function rotate<T>(list: readonly T[], by: number): T[] {
   const k = by % list.length;
@@ -139,16 +138,15 @@ async function measure(redis: BenchRedis, round: number, profile: ProfileId, con
           await c.check(k, limit.rate);
           return c.check(k);
         },
-        buffer,
       });
       if (warm.errors > 0) throw warm.firstError;
     }
-    await runLoad({ concurrency, durationMs: config.warmMs, maxChecks: config.maxChecks, nextKey: randomKey, check: (k) => c.check(k), buffer });
+    await runLoad({ concurrency, durationMs: config.warmMs, maxChecks: config.maxChecks, nextKey: randomKey, check: (k) => c.check(k) });
     // Every measured window starts on a collected heap: no contender pays for the garbage of the one before.
     forceGc?.();
     const load1 = loadavg()[0] as number;
     const before = await redis.counters();
-    const r = await runLoad({ concurrency, durationMs: config.runMs, maxChecks: config.maxChecks, nextKey: randomKey, check: (k) => c.check(k), buffer });
+    const r = await runLoad({ concurrency, durationMs: config.runMs, maxChecks: config.maxChecks, nextKey: randomKey, check: (k) => c.check(k) });
     const after = await redis.counters();
     const reached = commandDelta(before, after, c.perCheckCommand).calls;
     const evalsha = commandDelta(before, after, 'evalsha');
@@ -212,7 +210,7 @@ try {
   }
   {
     // The closed-loop driver's own cost per check (a check that resolves at once), the same for every contender.
-    const d = await runLoad({ concurrency: 512, durationMs: quick ? 300 : 1000, maxChecks: config.maxChecks, nextKey: randomKey, check: () => Promise.resolve(true), buffer });
+    const d = await runLoad({ concurrency: 512, durationMs: quick ? 300 : 1000, maxChecks: config.maxChecks, nextKey: randomKey, check: () => Promise.resolve(true) });
     driverUs = d.nodeCpuUs / d.checks;
     console.log(`driver alone: ${driverUs.toFixed(2)} µs of Node CPU per check`);
   }
@@ -242,7 +240,7 @@ try {
         for (const r of rows) console.log(`floor round ${round} GET+SET x${String(r.pairs).padEnd(3)} ${Math.round(r.pairsPerSec)} pairs/s  Redis CPU ${r.redisCpuUs.toFixed(2)} µs/pair  commands ${r.commandUs.toFixed(2)} µs/pair`);
       },
       ...f.items.map((item) => async () => {
-        const r = await measureItem(loaded.module, redis, round, item, { concurrency: f.concurrency, keys: config.keys, warmMs: config.warmMs, durationMs: f.durationMs, maxChecks: config.maxChecks, buffer });
+        const r = await measureItem(loaded.module, redis, round, item, { concurrency: f.concurrency, keys: config.keys, warmMs: config.warmMs, durationMs: f.durationMs, maxChecks: config.maxChecks });
         itemRows.push(r);
         console.log(`floor round ${round} ${item.padEnd(11)} C=${f.concurrency} ${Math.round(r.checksPerSec)} checks/s  Redis CPU ${r.redisCpuUs.toFixed(2)} µs/check  ${r.callsPerCheck.toFixed(3)} calls/check${r.failed > 0 ? `  ${r.failed} denied/failed` : ''}`);
       }),
@@ -271,7 +269,7 @@ try {
   for (let round = 1; round <= config.scaling.rounds; round += 1) {
     for (const level of config.scaling.levels) {
       for (const spec of rotate(scalingLibs, round + level)) {
-        const row = await measureLevel(redis, spec, PROFILES.deny.limit, level, { ...config.scaling, buffer });
+        const row = await measureLevel(redis, spec, PROFILES.deny.limit, level, { ...config.scaling, maxChecks: config.maxChecks });
         scalingRows.push(row);
         console.log(
           `denied keys ${String(row.level).padStart(6)} ${spec.id.padEnd(9)} insert ${Math.round(row.insertPerSec)}/s (${row.insertCpuUs.toFixed(1)} µs CPU each)  lookup ${Math.round(row.lookupPerSec)}/s (${(row.lookupLocal * 100).toFixed(1)}% local)`,

@@ -15,7 +15,8 @@ import { parseFlags } from '../bench/lib/flags.js';
 import { runLoad, sumGc } from '../bench/lib/load.js';
 import { NaiveGcra } from '../bench/lib/naive-gcra.js';
 import { commandDelta, measuredWindow, parseCommandStats, parseCpuUs, startBenchRedis } from '../bench/lib/redis.js';
-import { median, percentile, ratio } from '../bench/lib/stats.js';
+import { LatencyHistogram } from '../bench/lib/histogram.js';
+import { median, ratio } from '../bench/lib/stats.js';
 import { type RunRecord, evaluateTargets, floorTable, summarize } from '../bench/lib/store-report.js';
 import { barChartSvg, compact } from '../bench/lib/svg.js';
 import { useRedis } from './helpers/redis-server.js';
@@ -28,12 +29,47 @@ describe('bench stats', () => {
     assert.ok(Number.isNaN(median([])));
   });
 
-  it('nearest-rank percentiles over a prefix of the buffer', () => {
-    const samples = new Float64Array([9, 1, 8, 2, 7, 3, 6, 4, 5, 10, 999]);
-    assert.equal(percentile(samples, 10, 50), 5);
-    assert.equal(percentile(samples, 10, 99), 10);
-    assert.equal(percentile(samples, 10, 10), 1);
-    assert.ok(Number.isNaN(percentile(samples, 0, 50)));
+  it('histogram percentiles are nearest-rank within half a bucket (0.5%)', () => {
+    const h = new LatencyHistogram();
+    assert.ok(Number.isNaN(h.percentile(50)));
+    for (const v of [9, 1, 8, 2, 7, 3, 6, 4, 5, 10]) h.record(v);
+    assert.equal(h.count, 10);
+    const near = (got: number, want: number): void => assert.ok(Math.abs(got - want) <= want * 0.005, `${got} vs ${want}`);
+    near(h.percentile(50), 5);
+    near(h.percentile(99), 10);
+    near(h.percentile(10), 1);
+    near(h.percentile(0), 1);
+    h.clear();
+    assert.equal(h.count, 0);
+    assert.ok(Number.isNaN(h.percentile(50)));
+  });
+
+  it('histogram agrees with exact percentiles over a wide spread of latencies', () => {
+    const h = new LatencyHistogram();
+    const xs: number[] = [];
+    let seed = 7;
+    for (let i = 0; i < 20_000; i += 1) {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      const v = 0.002 * Math.exp((seed / 2147483648) * 14); // 2 µs .. ~2.4 s, log-uniform
+      xs.push(v);
+      h.record(v);
+    }
+    xs.sort((a, b) => a - b);
+    for (const p of [1, 25, 50, 90, 99, 99.9, 100]) {
+      const exact = xs[Math.max(1, Math.ceil((p / 100) * xs.length)) - 1] as number;
+      const got = h.percentile(p);
+      assert.ok(Math.abs(got - exact) <= exact * 0.011, `p${p}: ${got} vs ${exact}`);
+    }
+  });
+
+  it('histogram puts sub-µs, negative and overflowing values in its end buckets', () => {
+    const h = new LatencyHistogram();
+    h.record(-1);
+    h.record(0.0001);
+    h.record(1e9);
+    h.record(Number.NaN);
+    assert.equal(h.percentile(50), 0);
+    assert.equal(h.percentile(100), Infinity);
   });
 
   it('ratio is NaN when undefined', () => {

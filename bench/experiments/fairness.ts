@@ -51,7 +51,6 @@ for (const n of names) if (!(n in VARIANTS)) throw new Error(`unknown variant ${
 
 const ids = Array.from({ length: 10_000 }, (_, i) => `user:${i}`);
 const nextKey = (): string => ids[(Math.random() * ids.length) | 0] as string;
-const buffer = new Float64Array(maxChecks);
 const gc = (globalThis as { gc?: () => void }).gc;
 if (forceGc && !gc) throw new Error('--gc needs node --expose-gc');
 
@@ -75,9 +74,9 @@ try {
       const heap0 = process.memoryUsage().heapUsed;
       const c = await (VARIANTS[name] as ContenderSpec).create(redis, limit);
       try {
-        if (warmMs > 0) await runLoad({ concurrency, durationMs: warmMs, maxChecks, nextKey, check: (key) => c.check(key), buffer });
+        if (warmMs > 0) await runLoad({ concurrency, durationMs: warmMs, maxChecks, nextKey, check: (key) => c.check(key) });
         const before = await redis.counters();
-        const r = await runLoad({ concurrency, durationMs: runMs, maxChecks, nextKey, check: (key) => c.check(key), buffer });
+        const r = await runLoad({ concurrency, durationMs: runMs, maxChecks, nextKey, check: (key) => c.check(key) });
         const after = await redis.counters();
         const row = { round, name, checksPerSec: r.checksPerSec, redisUs: (after.cpuUs - before.cpuUs) / r.checks, nodeUs: r.nodeCpuUs / r.checks, gcMs: r.gc.ms };
         rows.push(row);

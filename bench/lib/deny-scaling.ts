@@ -23,8 +23,8 @@ export interface ScalingOptions {
   readonly fillMs: number;
   /** In-flight checks. */
   readonly concurrency: number;
-  /** Latency buffer to reuse. */
-  readonly buffer: Float64Array;
+  /** Most lookups per measurement. */
+  readonly maxChecks: number;
 }
 
 /** One measurement: one library at one level. */
@@ -107,7 +107,6 @@ export async function measureLevel(redis: BenchRedis, spec: ContenderSpec, limit
         maxChecks: level,
         nextKey: () => held[next++] as string,
         check: (k) => c.check(k),
-        buffer: o.buffer,
       });
       if (r.errors > 0) throw r.firstError;
       fillPerSec = r.checksPerSec;
@@ -121,7 +120,6 @@ export async function measureLevel(redis: BenchRedis, spec: ContenderSpec, limit
       maxChecks: fresh.length,
       nextKey: () => fresh[next++] as string,
       check: (k) => c.check(k),
-      buffer: o.buffer,
     });
     if (insert.errors > 0) throw insert.firstError;
 
@@ -129,10 +127,9 @@ export async function measureLevel(redis: BenchRedis, spec: ContenderSpec, limit
     const lookup = await runLoad({
       concurrency: o.concurrency,
       durationMs: o.lookupMs,
-      maxChecks: o.buffer.length,
+      maxChecks: o.maxChecks,
       nextKey: () => held[(Math.random() * reached) | 0] as string,
       check: (k) => c.check(k),
-      buffer: o.buffer,
     });
     const after = await redis.counters();
     if (lookup.errors > 0) throw lookup.firstError;

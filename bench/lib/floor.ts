@@ -214,8 +214,6 @@ export interface ItemOptions {
   readonly durationMs: number;
   /** Most checks per measurement. */
   readonly maxChecks: number;
-  /** Latency buffer to reuse. */
-  readonly buffer: Float64Array;
 }
 
 /**
@@ -255,9 +253,9 @@ export async function measureItem(mod: TollgateModule, redis: BenchRedis, round:
     const check = itemCheck(mod, limiter, item, o.keys);
     const ids = Array.from({ length: o.keys }, (_, i) => `user:${i}`);
     const nextKey = (): string => ids[(Math.random() * ids.length) | 0] as string;
-    await runLoad({ concurrency: o.concurrency, durationMs: o.warmMs, maxChecks: o.maxChecks, nextKey, check, buffer: o.buffer });
+    await runLoad({ concurrency: o.concurrency, durationMs: o.warmMs, maxChecks: o.maxChecks, nextKey, check });
     const before = await redis.counters();
-    const r = await runLoad({ concurrency: o.concurrency, durationMs: o.durationMs, maxChecks: o.maxChecks, nextKey, check, buffer: o.buffer });
+    const r = await runLoad({ concurrency: o.concurrency, durationMs: o.durationMs, maxChecks: o.maxChecks, nextKey, check });
     const after = await redis.counters();
     const calls = commandDelta(before, after, 'evalsha').calls + commandDelta(before, after, 'eval').calls;
     return {

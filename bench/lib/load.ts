@@ -1,11 +1,13 @@
 /**
  * Closed-loop load generator: C workers, each awaiting its check before
  * issuing the next, until a fixed duration or a fixed count is reached
- * (whichever comes first). Records per-check latency, Node CPU time and
- * the garbage collector's pauses during the run.
+ * (whichever comes first). Records per-check latency (in a fixed-size
+ * histogram, so the recording itself does not change how the garbage
+ * collector treats the library under test), Node CPU time and the garbage
+ * collector's pauses during the run.
  */
 import { PerformanceObserver, constants } from 'node:perf_hooks';
-import { percentile } from './stats.js';
+import { LatencyHistogram } from './histogram.js';
 
 /** What to run and for how long. */
 export interface LoadOptions {
@@ -19,8 +21,6 @@ export interface LoadOptions {
   readonly nextKey: () => string;
   /** Runs one check; resolves true when allowed, false when denied. */
   readonly check: (key: string) => Promise<boolean>;
-  /** Latency buffer to reuse (at least `maxChecks` long); allocated when absent. */
-  readonly buffer?: Float64Array;
 }
 
 /** What a load run measured. */
@@ -74,7 +74,7 @@ export function sumGc(entries: readonly { readonly duration: number; readonly de
 /** Runs a closed loop of `concurrency` workers; see {@link LoadOptions}. */
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const { concurrency, durationMs, maxChecks, nextKey, check } = options;
-  const latencies = options.buffer && options.buffer.length >= maxChecks ? options.buffer : new Float64Array(maxChecks);
+  const latencies = new LatencyHistogram();
   let issued = 0;
   let done = 0;
   let allowed = 0;
@@ -102,7 +102,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         errors += 1;
         firstError ??= error;
       }
-      latencies[done] = performance.now() - t0;
+      latencies.record(performance.now() - t0);
       done += 1;
     }
   };
@@ -112,8 +112,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const cpu = process.cpuUsage(cpu0);
   for (const e of observer.takeRecords()) gcEntries.push({ duration: e.duration, detail: (e as { detail?: unknown }).detail });
   observer.disconnect();
-  const p50Ms = percentile(latencies, done, 50);
-  const p99Ms = percentile(latencies, done, 99);
+  const p50Ms = latencies.percentile(50);
+  const p99Ms = latencies.percentile(99);
   return {
     checks: done,
     allowed,

@@ -19,7 +19,7 @@
 import { type Socket, connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { ResponseReader, dueAt, dueCount } from './http-responses.js';
-import { percentile } from './stats.js';
+import { LatencyHistogram } from './histogram.js';
 
 /** What one paced run measured, inside the measured window. */
 export interface PacedResult {
@@ -64,7 +64,7 @@ interface Conn {
   due: number;
 }
 
-const latencies = new Float64Array(Math.ceil((rate * (windowEndMs - warmMs)) / 1000) + 1024);
+const latencies = new LatencyHistogram();
 let start = 0;
 let sent = 0;
 let measuring = false;
@@ -72,7 +72,6 @@ let stopped = false;
 let windowStart = 0;
 let windowEnd = 0;
 let responses = 0;
-let recorded = 0;
 let non2xx = 0;
 let errors = 0;
 let maxBacklog = 0;
@@ -100,7 +99,7 @@ function onResponses(conn: Conn, statuses: number[]): void {
     if (measuring) {
       responses += 1;
       if (status < 200 || status > 299) non2xx += 1;
-      if (recorded < latencies.length) latencies[recorded++] = performance.now() - start - conn.due;
+      latencies.record(performance.now() - start - conn.due);
     }
     conn.due = NaN;
     idle.push(conn);
@@ -159,8 +158,8 @@ function finish(): void {
     achievedRate: (responses * 1000) / windowMs,
     responses,
     windowMs,
-    p50: percentile(latencies, recorded, 50),
-    p99: percentile(latencies, recorded, 99),
+    p50: latencies.percentile(50),
+    p99: latencies.percentile(99),
     maxBacklog,
     non2xx,
     errors,

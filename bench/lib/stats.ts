@@ -1,6 +1,6 @@
 /**
- * Small statistics helpers for the benchmarks: medians, nearest-rank
- * percentiles over latency samples, and ratios that tolerate missing data.
+ * Small statistics helpers for the benchmarks: medians and ratios that
+ * tolerate missing data (latency percentiles live in histogram.ts).
  */
 
 /** Median of the finite values (mean of the middle two for an even count); NaN when there are none. */
@@ -10,18 +10,6 @@ export function median(values: readonly number[]): number {
   if (n === 0) return NaN;
   const mid = n >> 1;
   return n % 2 === 1 ? (xs[mid] as number) : ((xs[mid - 1] as number) + (xs[mid] as number)) / 2;
-}
-
-/**
- * Nearest-rank percentile `p` (0..100) of the first `count` samples.
- * Sorts that prefix of `samples` in place; NaN when `count` is 0.
- */
-export function percentile(samples: Float64Array, count: number, p: number): number {
-  if (count <= 0) return NaN;
-  const view = samples.subarray(0, count);
-  view.sort();
-  const rank = Math.min(count, Math.max(1, Math.ceil((p / 100) * count)));
-  return view[rank - 1] as number;
 }
 
 /** `a / b`, or NaN when either is not a finite number or `b` is 0. */

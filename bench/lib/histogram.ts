@@ -3,12 +3,12 @@
  * (about 1% wide) from 1 µs to 100 s in one 8 KB array.
  *
  * Why not keep every sample: a raw `Float64Array` of millions of latencies
- * is a large old-space object, and with one that size V8's scavenger
- * promotes the measured library's in-flight objects and triggers major
- * collections every few hundred ms. That taxes a library in proportion to
- * how many objects it keeps alive per check, which is not what a benchmark
- * should measure (session 5 found it cut tollgate's C=512 throughput by
- * about 40% and left rate-limiter-flexible's unchanged).
+ * (32 MB for a 4M-check window) is a large allocation of the driver's own,
+ * which changes when V8 runs full collections during the measured window.
+ * A benchmark should not move the collector of the library under test:
+ * this keeps the driver's memory constant (8 KB) whatever the window's
+ * length. (Session 6 found the full collections mattered because of a
+ * retention bug in tollgate's batcher, since fixed: see CHANGELOG.)
  */
 
 /** Smallest value told apart from 0, ms (1 µs). */

@@ -26,6 +26,8 @@ export interface LaneClient extends ScriptClient {
   readonly status?: string;
   /** ioredis event subscription, when the client has one (status events only are used). */
   on?(event: string, listener: (...args: unknown[]) => void): unknown;
+  /** Removes a listener added with `on` (a borrowed client's, when its store closes). */
+  removeListener?(event: string, listener: (...args: unknown[]) => void): unknown;
   /** INFO section (for the eviction guard). */
   info?(section: string): Promise<string>;
   /** The connections to the cluster's nodes (ioredis `Cluster`). */
@@ -170,6 +172,8 @@ export class Pool {
   #onReady: (lane: Lane) => void = () => undefined;
   #loadError: LimiterError | undefined;
   #closed = false;
+  /** Removes the listeners a borrowed pool put on its client. */
+  #detach: (() => void) | undefined;
   #opening: Promise<void> | undefined;
 
   private constructor(owned: boolean) {
@@ -191,12 +195,20 @@ export class Pool {
     });
     pool.lanes.push(lane);
     if (typeof client.on === 'function') {
+      const listeners: [string, () => void][] = [];
       for (const event of ['ready', 'close', 'end', 'reconnecting', 'connect']) {
-        client.on(event, () => {
+        const listener = (): void => {
           if (event === 'ready') pool.#onReady(lane);
           pool.#onChange();
-        });
+        };
+        client.on(event, listener);
+        listeners.push([event, listener]);
       }
+      // The caller's client outlives the store: closing must take the listeners back, or each
+      // store built on one client would stay reachable from it (and pile up listeners).
+      pool.#detach = () => {
+        for (const [event, listener] of listeners) client.removeListener?.(event, listener);
+      };
     }
     return pool;
   }
@@ -269,6 +281,8 @@ export class Pool {
   /** Closes owned connections (QUIT, then disconnect after `graceMs`); a borrowed client is left open. */
   async close(graceMs: number): Promise<void> {
     this.#closed = true;
+    this.#detach?.();
+    this.#detach = undefined;
     await this.#opening;
     for (const c of this.#connections) clearTimeout(c.watchdog);
     await Promise.all(this.#connections.map((c) => closeConnection(c.client, graceMs)));

@@ -245,6 +245,27 @@ describe('RedisStore on a Redis Cluster', () => {
     for (const key of SLOT_KEYS) assert.equal(keySlot(key), Number(await node.cluster('KEYSLOT', key)), key);
   });
 
+  it('a store on the cluster client takes its listeners back when it closes (regression: 5 listeners and the store leaked per store)', async () => {
+    const events = ['ready', 'close', 'end', 'reconnecting', 'connect'];
+    const before = events.map((e) => client.listenerCount(e));
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      for (let i = 0; i < 12; i += 1) {
+        const s = new RedisStore({ client: client as never, prefix: 'cl:' });
+        const limiter = new Limiter({ store: s, telemetry: false });
+        assert.equal((await limiter.allow(`leak-${i}`, { rate: 5, period: 60_000 })).allowed, true);
+        await s.close();
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    assert.deepEqual(events.map((e) => client.listenerCount(e)), before);
+    assert.deepEqual(warnings.filter((w) => w.name === 'MaxListenersExceededWarning'), []);
+  });
+
   it('allows exactly the limit per key, for keys spread over every node, with batching', async () => {
     const limiter = new Limiter({ store: store(), telemetry: false });
     const limit = { rate: 5, period: 60_000 };

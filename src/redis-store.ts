@@ -11,6 +11,7 @@
  * With an ioredis Cluster client, each check is tagged with its hash slot
  * (cluster-slot.ts) and the batcher keeps every call within one slot.
  */
+import { coalesceClusterWrites } from './write-coalescing.js';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { type BatchMonitor, type BatchOp, Batcher } from './batcher.js';
 import { type Admission, type BreakerChange, type BreakerOptions, type BreakerState, CircuitBreaker, markAnswered } from './breaker.js';
@@ -574,6 +575,7 @@ function runScript(lane: Lane, script: Script, keys: readonly string[], args: re
       }
     }
   }
+  if (client.isCluster === true) coalesceClusterWrites(client);
   const sent = sendEvalsha(client, script.sha, keys, args) ?? client.evalsha(script.sha, keys.length, ...keys, ...args);
   return sent.catch((error: unknown) => {
     if (!isNoScript(error)) throw error;

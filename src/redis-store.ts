@@ -11,7 +11,6 @@
  * With an ioredis Cluster client, each check is tagged with its hash slot
  * (cluster-slot.ts) and the batcher keeps every call within one slot.
  */
-import { coalesceClusterWrites } from './write-coalescing.js';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { type BatchMonitor, type BatchOp, Batcher } from './batcher.js';
 import { type Admission, type BreakerChange, type BreakerOptions, type BreakerState, CircuitBreaker, markAnswered } from './breaker.js';
@@ -30,6 +29,7 @@ import { limitScript, packedScript } from './lua.js';
 import { type Script, isNoScript } from './script.js';
 import { followClientEnd } from './client-lifetime.js';
 import { loadWireCommands, sendEvalsha } from './wire-command.js';
+import { coalesceClusterWrites } from './write-coalescing.js';
 import type { AnyCheck, AnyOutcome, Check, CheckOutcome, EvaluateOptions, Store } from './store.js';
 import { type StoreHooks, noopStoreHooks } from './telemetry/hooks.js';
 

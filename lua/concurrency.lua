@@ -4,9 +4,10 @@
 -- helpers it uses); src/concurrency-kind.ts is its TypeScript twin.
 --
 -- A key's leases live in one sorted set: member = lease id (chosen by the
--- client, random and unguessable), score = expiry in µs on the call's clock.
+-- client, unique and unguessable), score = expiry in µs on the call's clock.
 -- A lease is held while now < its expiry; every acquire first
--- removes the expired ones (ZREMRANGEBYSCORE -inf now) and counts them, so
+-- removes the expired ones (ZREMRANGEBYSCORE -inf now, skipped when ZCARD
+-- finds no key) and counts them, so
 -- the leases of a process that died free themselves after their ttl. A
 -- release removes its lease if it is still in the set (held, or expired but
 -- not yet removed: a late release, which is then not counted as expired). Each
@@ -61,18 +62,35 @@ local function load_concurrency()
     return ttl
   end
 
-  -- Removes the expired leases of `key`; returns how many, or nil and a message.
+  -- Removes the expired leases of `key`; returns the leases still held and
+  -- how many expired, or nil and a message. A key without leases does not
+  -- exist (Redis deletes an emptied sorted set), so ZCARD comes first and an
+  -- empty key costs no ZREMRANGEBYSCORE.
   local function prune(key)
     -- pcall: a key of another type fails this check only, not the whole batch.
-    local expired = redis.pcall('ZREMRANGEBYSCORE', key, '-inf', now_text)
-    if type(expired) == 'table' then return nil, 'leases at ' .. key .. ' are unreadable: ' .. tostring(expired.err) end
-    return expired
+    local count = redis.pcall('ZCARD', key)
+    if type(count) == 'table' then return nil, 'leases at ' .. key .. ' are unreadable: ' .. tostring(count.err) end
+    if count == 0 then return 0, 0 end
+    local expired = call('ZREMRANGEBYSCORE', key, '-inf', now_text)
+    return count - expired, expired
   end
 
-  -- Keeps `key` at least until `t` µs (`fresh`: the key had no expiry yet).
-  local function keep(key, t, fresh)
-    local px = floordiv(t - now + 999, 1000)
-    if px < 1 then px = 1 end
+  -- For a lease of `ttl` µs taken now: its expiry as the integer text a
+  -- score is written in, and the key's lifetime in ms (one ttl past that
+  -- expiry, rounded up). Made once per ttl and call: every lease of a call
+  -- with the same ttl expires at the same time.
+  local times = {}
+  local function lease_times(ttl)
+    local t = times[ttl]
+    if not t then
+      t = { string.format('%d', now + ttl), floordiv(2 * ttl + 999, 1000) }
+      times[ttl] = t
+    end
+    return t[1], t[2]
+  end
+
+  -- Keeps `key` at least `px` ms (`fresh`: the key had no expiry yet).
+  local function keep(key, px, fresh)
     if fresh then
       call('PEXPIRE', key, px)
     elseif pexpire_gt then
@@ -82,10 +100,11 @@ local function load_concurrency()
     end
   end
 
-  -- Adds lease `id` to `key`, expiring at `expiry`, and keeps the key one ttl past it.
-  local function add(key, id, expiry, ttl, fresh)
-    call('ZADD', key, string.format('%d', expiry), id)
-    keep(key, expiry + ttl, fresh)
+  -- Adds lease `id` to `key` for `ttl` µs, and keeps the key one ttl past its expiry.
+  local function add(key, id, ttl, fresh)
+    local score, px = lease_times(ttl)
+    call('ZADD', key, score, id)
+    keep(key, px, fresh)
   end
 
   -- The reply entry of an allowed acquire (see "Reply entries" above).
@@ -120,34 +139,40 @@ local function load_concurrency()
     return v
   end
 
-  -- Renews held lease `id` of `key` to expire at `expiry`.
-  local function renew(key, id, expiry, ttl)
-    call('ZADD', key, 'XX', string.format('%d', expiry), id)
-    keep(key, expiry + ttl, false)
+  -- Renews held lease `id` of `key` to expire `ttl` µs from now.
+  local function renew(key, id, ttl)
+    local score, px = lease_times(ttl)
+    call('ZADD', key, 'XX', score, id)
+    keep(key, px, false)
   end
+
+  -- The (max, ttl) arguments of the last "C" check read, and what they meant:
+  -- the checks of a batch mostly share a limit, whose text then is parsed once.
+  local seen_max, seen_ttl, last_max, last_ttl, last_err
 
   CHECKS.C = function()
     k = k + 1
     local key = KEYS[k]
-    local max, ttl, e = int(ARGV[a + 1], 1), lease_ttl(a + 2)
-    local id = lease_id(ARGV[a + 3])
-    if not max then
-      e = 'max (leases) must be an integer >= 1 and < 2^53, got ' .. tostring(ARGV[a + 1])
-    elseif not e and not id then
-      e = lease_err .. tostring(ARGV[a + 3])
+    local max_text, ttl_text = ARGV[a + 1], ARGV[a + 2]
+    if max_text ~= seen_max or ttl_text ~= seen_ttl then
+      seen_max, seen_ttl = max_text, ttl_text
+      last_max, last_ttl, last_err = int(max_text, 1), lease_ttl(a + 2)
+      if not last_max then last_err = 'max (leases) must be an integer >= 1 and < 2^53, got ' .. tostring(max_text) end
     end
+    local max, ttl, e = last_max, last_ttl, last_err
+    local id = lease_id(ARGV[a + 3])
+    if not e and not id then e = lease_err .. tostring(ARGV[a + 3]) end
     a = a + 4
-    local expired
-    if not e then expired, e = prune(key) end
-    if e then
-      reply[k + 1] = fail(e)
+    local count, expired
+    if not e then count, expired = prune(key) end
+    if not count then
+      reply[k + 1] = fail(e or expired)
       return true
     end
-    local count = call('ZCARD', key)
     if count >= max then
       reply[k + 1] = { 0, count, oldest(key), expired }
     else
-      add(key, id, now + ttl, ttl, count == 0)
+      add(key, id, ttl, count == 0)
       reply[k + 1] = granted(count, expired)
     end
     return true
@@ -182,7 +207,7 @@ local function load_concurrency()
     if e then
       reply[k + 1] = fail(e)
     elseif ok then
-      renew(key, id, now + ttl, ttl)
+      renew(key, id, ttl)
       reply[k + 1] = 1
     else
       reply[k + 1] = 0
@@ -196,9 +221,8 @@ local function load_concurrency()
   local function leases(key, memo)
     local m = memo[key]
     if m then return m, false end
-    local expired, e = prune(key)
-    if not expired then return nil, e end
-    local count = call('ZCARD', key)
+    local count, expired = prune(key)
+    if not count then return nil, expired end
     m = { count, 0, expired, 0, 0, count == 0 }
     memo[key] = m
     return m, true
@@ -222,11 +246,11 @@ local function load_concurrency()
         return false, v
       end
       m[4] = m[4] + 1
-      return true, v, { id, now + ttl, ttl, m }
+      return true, v, { id, ttl, m }
     end,
     commit = function(key, v, plan)
-      local m = plan[4]
-      add(key, plan[1], plan[2], plan[3], m[6])
+      local m = plan[3]
+      add(key, plan[1], plan[2], m[6])
       m[6] = false
       return granted(v[1], v[3])
     end,
@@ -262,10 +286,10 @@ local function load_concurrency()
       local ok
       ok, e = held(key, id)
       if ok == nil then return nil, e end
-      return ok, ok and 2 or 0, { id, now + ttl, ttl }
+      return ok, ok and 2 or 0, { id, ttl }
     end,
     commit = function(key, _, plan)
-      renew(key, plan[1], plan[2], plan[3])
+      renew(key, plan[1], plan[2])
       return 1
     end,
     deny = status_entry,

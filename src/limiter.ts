@@ -5,13 +5,13 @@
  * out leases of concurrency limits (src/lease.ts), and adjusts after the
  * fact (reservations settled, refunds, penalties: src/reservation.ts).
  */
-import { randomUUID } from 'node:crypto';
 import { type AnyLimit, type ConcurrencyLimit, isConcurrencyLimit, resolveConcurrency, ttlMicros } from './concurrency.js';
 import { ErrorCodes, LimiterError, describe, toStoreError } from './errors.js';
 import { type FailurePolicy, FailureHandler } from './failure.js';
 import type { StoreHealth } from './health.js';
 import { checkCost, checkKey } from './inputs.js';
 import { type Lease, LeaseHandle, type LeaseKeeper } from './lease.js';
+import { newLeaseId } from './lease-id.js';
 import { type Limit, resolveLimit } from './limits.js';
 import { MemoryStore } from './memory-store.js';
 import { enumOption, integerOption, objectOption } from './options.js';
@@ -382,14 +382,14 @@ function toCheckItem(key: unknown, limit: Limit | Quota, cost: unknown, prefix: 
   return { key: k, interval: resolved.interval, burst: resolved.burst, cost: c };
 }
 
-/** An acquire item for `limit` with a new, random (unguessable) lease id. */
+/** An acquire item for `limit` with a new lease id (unique, unguessable: src/lease-id.ts). */
 function acquireItem(key: unknown, limit: ConcurrencyLimit, prefix: string): AcquireItem {
   const k = checkKey(key, `${prefix}key`);
   if (!isConcurrencyLimit(limit)) {
     throw new LimiterError(ErrorCodes.INVALID_LIMIT, `${prefix}limit must be a concurrency limit (concurrency(max, { ttl })), got ${describe(limit)}`);
   }
   const { max, ttl } = resolveConcurrency(limit);
-  return { kind: 'concurrency', op: 'acquire', key: k, max, ttl, lease: randomUUID() };
+  return { kind: 'concurrency', op: 'acquire', key: k, max, ttl, lease: newLeaseId() };
 }
 
 function single(key: string, limit: Limit | Quota, cost: unknown, mode: 'all' | 'atMost'): AnyCheck {

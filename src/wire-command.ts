@@ -29,16 +29,30 @@ let loading: Promise<void> | undefined;
 export function encodeEvalsha(sha: string, keys: readonly string[], args: readonly (string | number)[]): string {
   const count = String(keys.length);
   let wire = `*${3 + keys.length + args.length}\r\n$7\r\nevalsha\r\n$${sha.length}\r\n${sha}\r\n$${count.length}\r\n${count}\r\n`;
-  for (const key of keys) wire += `$${Buffer.byteLength(key)}\r\n${key}\r\n`;
+  for (const key of keys) wire += `$${utf8Length(key)}\r\n${key}\r\n`;
   for (const arg of args) {
     if (typeof arg === 'number') {
       const text = String(arg);
       wire += `$${text.length}\r\n${text}\r\n`;
     } else {
-      wire += `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`;
+      wire += `$${utf8Length(arg)}\r\n${arg}\r\n`;
     }
   }
   return wire;
+}
+
+/**
+ * The UTF-8 length of `text`: its length when every character is ASCII (keys
+ * and lease ids nearly always are; a scan of a short string costs less than
+ * the call into Buffer.byteLength), else Buffer.byteLength.
+ */
+function utf8Length(text: string): number {
+  const n = text.length;
+  if (n > 64) return Buffer.byteLength(text);
+  for (let i = 0; i < n; i += 1) {
+    if (text.charCodeAt(i) > 0x7f) return Buffer.byteLength(text);
+  }
+  return n;
 }
 
 /** Makes the command class over ioredis's `Command`, or null when its encoding differs from {@link encodeEvalsha}'s. */

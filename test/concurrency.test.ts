@@ -104,8 +104,9 @@ describe('concurrency limits on Redis', () => {
       const members = await redis.shared.zrange('ids:k', 0, -1, 'WITHSCORES');
       assert.equal(members.length, 4);
       const ids = [members[0], members[2]] as string[];
-      for (const id of ids) assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, 'a random (v4) UUID');
+      for (const id of ids) assert.match(id, /^[A-Za-z0-9_-]{16}[0-9a-z]+$/, 'the process prefix (96 random bits, base64url) and a counter');
       assert.notEqual(ids[0], ids[1]);
+      assert.equal(ids[0]?.slice(0, 16), ids[1]?.slice(0, 16), 'one prefix per process');
       assert.deepEqual([Number(members[1]), Number(members[3])].map((us) => Math.floor(us / 1000)), [a.expiresAt, b.expiresAt]);
       assert.match(String(members[1]), /^\d{16}$/, 'an exact integer score in µs');
       const pttl = await redis.shared.pttl('ids:k');

@@ -28,6 +28,18 @@ describe('encodeEvalsha', () => {
       { numRuns: 500 },
     );
   });
+
+  it('counts bytes right for ASCII, non-ASCII and long strings (the ASCII scan and Buffer.byteLength paths)', () => {
+    const text = fc.oneof(fc.string({ unit: 'binary-ascii', maxLength: 100 }), fc.string({ unit: 'binary', maxLength: 100 }), fc.string({ unit: 'grapheme', minLength: 60, maxLength: 70 }));
+    fc.assert(
+      fc.property(fc.array(text, { maxLength: 4 }), fc.array(text, { maxLength: 6 }), (keys, args) => {
+        const theirs = new Command('evalsha', [SHA, keys.length, ...keys, ...args], { replyEncoding: 'utf8' }).toWritable({});
+        assert.equal(encodeEvalsha(SHA, keys, args), theirs);
+      }),
+      { numRuns: 500 },
+    );
+    assert.equal(encodeEvalsha(SHA, ['é'], ['x'.repeat(64), `${'x'.repeat(64)}é`]), new Command('evalsha', [SHA, 1, 'é', 'x'.repeat(64), `${'x'.repeat(64)}é`], { replyEncoding: 'utf8' }).toWritable({}));
+  });
 });
 
 describe('sendEvalsha on a real Redis', () => {

@@ -62,17 +62,32 @@ local function load_concurrency()
     return ttl
   end
 
-  -- Removes the expired leases of `key`; returns the leases still held and
-  -- how many expired, or nil and a message. A key without leases does not
-  -- exist (Redis deletes an emptied sorted set), so ZCARD comes first and an
-  -- empty key costs no ZREMRANGEBYSCORE.
+  -- What this call knows of each key it has pruned: known[key] = { held =
+  -- the leases held now (after the prune and this call's writes), px = a
+  -- lifetime in ms this call made sure the key has, nil when none or when
+  -- the key was deleted since }. `now` is the call's throughout, so a key
+  -- pruned once has nothing more to prune, and one PEXPIRE covers the leases
+  -- of the same ttl that later checks of the call add (a hot key's batch
+  -- pays one ZCARD, one prune and one PEXPIRE, then a ZADD per lease).
+  local known = {}
+
+  -- Removes the expired leases of `key` (once per call); returns the leases
+  -- still held and how many this removed, or nil and a message. A key
+  -- without leases does not exist (Redis deletes an emptied sorted set), so
+  -- ZCARD comes first and an absent key costs no ZREMRANGEBYSCORE.
   local function prune(key)
+    local s = known[key]
+    if s then return s.held, 0 end
     -- pcall: a key of another type fails this check only, not the whole batch.
     local count = redis.pcall('ZCARD', key)
     if type(count) == 'table' then return nil, 'leases at ' .. key .. ' are unreadable: ' .. tostring(count.err) end
-    if count == 0 then return 0, 0 end
-    local expired = call('ZREMRANGEBYSCORE', key, '-inf', now_text)
-    return count - expired, expired
+    local expired = 0
+    if count > 0 then
+      expired = call('ZREMRANGEBYSCORE', key, '-inf', now_text)
+      count = count - expired
+    end
+    known[key] = { held = count }
+    return count, expired
   end
 
   -- For a lease of `ttl` µs taken now: its expiry as the integer text a
@@ -89,22 +104,49 @@ local function load_concurrency()
     return t[1], t[2]
   end
 
-  -- Keeps `key` at least `px` ms (`fresh`: the key had no expiry yet).
-  local function keep(key, px, fresh)
-    if fresh then
-      call('PEXPIRE', key, px)
-    elseif pexpire_gt then
+  -- Keeps existing `key` at least `px` ms, never shortening its life (unless
+  -- this call already did).
+  local function keep(key, px)
+    local s = known[key]
+    if s and s.px and s.px >= px then return end
+    if pexpire_gt then
       call('PEXPIRE', key, px, 'GT')
     elseif call('PTTL', key) < px then
       call('PEXPIRE', key, px)
     end
+    if s then s.px = px end
   end
 
-  -- Adds lease `id` to `key` for `ttl` µs, and keeps the key one ttl past its expiry.
-  local function add(key, id, ttl, fresh)
+  -- Adds lease `id` to pruned `key` for `ttl` µs, and keeps the key one ttl
+  -- past the lease's expiry.
+  local function add(key, id, ttl)
+    local s = known[key]
     local score, px = lease_times(ttl)
-    call('ZADD', key, score, id)
-    keep(key, px, fresh)
+    -- 0 for an id already held (ids are unique, but the script does not rely on it).
+    local added = call('ZADD', key, score, id)
+    if s.held == 0 then
+      -- The ZADD made the key: it has no expiry yet.
+      call('PEXPIRE', key, px)
+      s.px = px
+    else
+      keep(key, px)
+    end
+    s.held = s.held + added
+  end
+
+  -- Removes lease `id` of `key`; returns 1 when it was there, 0 when not, or
+  -- an error reply (a key of another type).
+  local function remove(key, id)
+    -- pcall: a key of another type fails this check only, not the whole batch.
+    local removed = redis.pcall('ZREM', key, id)
+    if type(removed) == 'table' then return fail('leases at ' .. key .. ' are unreadable: ' .. tostring(removed.err)) end
+    local s = known[key]
+    if s and removed == 1 then
+      s.held = s.held - 1
+      -- The last lease gone: Redis deleted the key, and its expiry with it.
+      if s.held == 0 then s.px = nil end
+    end
+    return removed
   end
 
   -- The reply entry of an allowed acquire (see "Reply entries" above).
@@ -143,7 +185,7 @@ local function load_concurrency()
   local function renew(key, id, ttl)
     local score, px = lease_times(ttl)
     call('ZADD', key, 'XX', score, id)
-    keep(key, px, false)
+    keep(key, px)
   end
 
   -- The (max, ttl) arguments of the last "C" check read, and what they meant:
@@ -172,7 +214,7 @@ local function load_concurrency()
     if count >= max then
       reply[k + 1] = { 0, count, oldest(key), expired }
     else
-      add(key, id, ttl, count == 0)
+      add(key, id, ttl)
       reply[k + 1] = granted(count, expired)
     end
     return true
@@ -186,13 +228,7 @@ local function load_concurrency()
       reply[k + 1] = fail(lease_err .. tostring(ARGV[a - 1]))
       return true
     end
-    -- pcall: a key of another type fails this check only, not the whole batch.
-    local removed = redis.pcall('ZREM', key, id)
-    if type(removed) == 'table' then
-      reply[k + 1] = fail('leases at ' .. key .. ' are unreadable: ' .. tostring(removed.err))
-    else
-      reply[k + 1] = removed
-    end
+    reply[k + 1] = remove(key, id)
     return true
   end
 
@@ -216,14 +252,14 @@ local function load_concurrency()
   end
 
   -- The leases of `key` as the first item of a check on it found them (memo[key]):
-  -- { count, oldest (0 until read), expired, taken by earlier items, their
-  -- earliest expiry, fresh }, and true for that first item; or nil and a message.
+  -- { count, oldest (0 until read), expired, taken by earlier items }, and
+  -- true for that first item; or nil and a message.
   local function leases(key, memo)
     local m = memo[key]
     if m then return m, false end
     local count, expired = prune(key)
     if not count then return nil, expired end
-    m = { count, 0, expired, 0, 0, count == 0 }
+    m = { count, 0, expired, 0 }
     memo[key] = m
     return m, true
   end
@@ -246,12 +282,10 @@ local function load_concurrency()
         return false, v
       end
       m[4] = m[4] + 1
-      return true, v, { id, ttl, m }
+      return true, v, { id, ttl }
     end,
     commit = function(key, v, plan)
-      local m = plan[3]
-      add(key, plan[1], plan[2], m[6])
-      m[6] = false
+      add(key, plan[1], plan[2])
       return granted(v[1], v[3])
     end,
     deny = function(_, v)
@@ -270,7 +304,7 @@ local function load_concurrency()
       return present, present and 2 or 0, id
     end,
     commit = function(key, _, id)
-      call('ZREM', key, id)
+      remove(key, id)
       return 1
     end,
     deny = status_entry,

@@ -12,7 +12,7 @@ import { ErrorCodes, type ErrorCode, type LimiterError, toStoreError } from './e
 import { processClock } from './clock.js';
 import { policyOutcome } from './kinds.js';
 import { MemoryStore } from './memory-store.js';
-import type { AnyCheck, AnyOutcome, Store } from './store.js';
+import { type AnyCheck, type AnyOutcome, type Store, TYPED_REJECTIONS } from './store.js';
 
 const STORE_FAILURES: readonly ErrorCode[] = [ErrorCodes.STORE, ErrorCodes.TIMEOUT, ErrorCodes.POOL_TIMEOUT, ErrorCodes.CLOSED];
 
@@ -74,7 +74,9 @@ export class FailureHandler {
    * around a store without `health()`, while cooling down after a failure).
    */
   run(check: AnyCheck, store: Store): Promise<AnyOutcome> {
-    if (this.#policy === 'throw') return attempt(check, store).catch(rethrowTyped);
+    if (this.#policy === 'throw') {
+      return (store as { [TYPED_REJECTIONS]?: true })[TYPED_REJECTIONS] === true ? store.evaluate(check) : attempt(check, store).catch(rethrowTyped);
+    }
     if (this.#lastError && performance.now() < this.#failedUntil && store.health === undefined) {
       return Promise.resolve(this.#decide(check, this.#lastError));
     }

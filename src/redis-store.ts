@@ -30,7 +30,7 @@ import { type Script, isNoScript } from './script.js';
 import { followClientEnd } from './client-lifetime.js';
 import { loadWireCommands, sendEvalsha } from './wire-command.js';
 import { coalesceClusterWrites } from './write-coalescing.js';
-import type { AnyCheck, AnyOutcome, Check, CheckOutcome, EvaluateOptions, Store } from './store.js';
+import { type AnyCheck, type AnyOutcome, type Check, type CheckOutcome, type EvaluateOptions, type Store, TYPED_REJECTIONS } from './store.js';
 import { type StoreHooks, noopStoreHooks } from './telemetry/hooks.js';
 
 /**
@@ -223,6 +223,8 @@ function checkSlot(prefix: string, keys: readonly string[]): number {
 
 /** A store whose decisions are made by Lua scripts running atomically in Redis. */
 export class RedisStore implements Store {
+  /** evaluate() rejects only with LimiterErrors (see TYPED_REJECTIONS). */
+  readonly [TYPED_REJECTIONS] = true as const;
   readonly #prefix: string;
   readonly #clock: Clock | undefined;
   readonly #timeout: number;
@@ -404,7 +406,7 @@ export class RedisStore implements Store {
         }
       }
     } catch (error) {
-      return Promise.reject(error);
+      return Promise.reject(toStoreError(error));
     }
     const moved = this.#cache === undefined ? undefined : movedBack(check);
     if (moved === undefined) return this.#submit(keys, check, group, options);

@@ -251,6 +251,14 @@ export interface EvaluateOptions {
 }
 
 /** A rate-limit store. Implement this to plug in another backend. */
+/**
+ * Marks a store whose `evaluate()` never throws and rejects only with a
+ * LimiterError (tollgate's RedisStore). The default failure policy (`throw`)
+ * hands such a store's promise on as it is, instead of chaining one more
+ * promise per check to type what a third-party store might reject with.
+ */
+export const TYPED_REJECTIONS: unique symbol = Symbol('tollgate.typedRejections');
+
 export interface Store {
   /** Optional: receives the hooks a Limiter wants called (metrics, traces). */
   instrument?(hooks: StoreHooks): void;

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { type AnyCheck, Limiter, LimiterError, RedisStore, type Store, perMinute, quota } from '../src/index.js';
+import { type AnyCheck, Limiter, LimiterError, RedisStore, type Store, concurrency, perMinute, quota } from '../src/index.js';
 import { freePort, useRedis } from './helpers/redis-server.js';
 
 const L = perMinute(2);
@@ -220,6 +220,32 @@ describe('failure policy', () => {
       assert.deepEqual([result.allowed, result.reason], [true, 'open']);
       await assert.rejects(throwing.allow('k', L), (e: unknown) => e instanceof LimiterError && e.code === 'ERR_TIMEOUT');
       await pauser.call('CLIENT', 'UNPAUSE');
+    });
+  });
+
+  describe("'throw' types every rejection", () => {
+    it('of a third-party store that throws or rejects with anything', async () => {
+      const base = { reset: () => Promise.resolve(), close: () => Promise.resolve() };
+      const throwing = { ...base, evaluate: (): never => { throw new TypeError('boom'); } } as Store;
+      const rejecting = { ...base, evaluate: (): Promise<never> => Promise.reject(new Error('a plain error')) } as Store;
+      for (const store of [throwing, rejecting]) {
+        await assert.rejects(new Limiter({ store }).allow('k', L), (e: unknown) => e instanceof LimiterError && e.code === 'ERR_STORE');
+      }
+    });
+
+    it('of a RedisStore, whose promise the policy passes on as it is (a clock that throws, a dead server)', { timeout: 10_000 }, async () => {
+      const client = failFastClient(deadPort);
+      clients.push(client);
+      const clock = new RedisStore({
+        client,
+        now: () => {
+          throw new Error('clock broke');
+        },
+        timeout: 200,
+      });
+      stores.push(clock);
+      await assert.rejects(new Limiter({ store: clock }).allow('k', L), (e: unknown) => e instanceof LimiterError);
+      await assert.rejects(new Limiter({ store: deadStore() }).acquire('k', concurrency(2, { ttl: 1000 })), isStoreFailure);
     });
   });
 

@@ -26,7 +26,7 @@ import { keySlot } from './cluster-slot.js';
 import { decodeBatch, encodeBatch, packedOnly } from './redis-codec.js';
 import { KINDS, isRate, isRateCheck, kindOf } from './kinds.js';
 import { limitScript, packedScript } from './lua.js';
-import { type Script, isNoScript } from './script.js';
+import { type Script, orEvalOnNoScript } from './script.js';
 import { followClientEnd } from './client-lifetime.js';
 import { loadWireCommands, sendEvalsha } from './wire-command.js';
 import { coalesceClusterWrites } from './write-coalescing.js';
@@ -579,11 +579,13 @@ function runScript(lane: Lane, script: Script, keys: readonly string[], args: re
   }
   if (client.isCluster === true) coalesceClusterWrites(client);
   const sent = sendEvalsha(client, script.sha, keys, args) ?? client.evalsha(script.sha, keys.length, ...keys, ...args);
-  return sent.catch((error: unknown) => {
-    if (!isNoScript(error)) throw error;
-    lane.primed = false;
-    return client.eval(script.source, keys.length, ...keys, ...args);
-  });
+  return orEvalOnNoScript(
+    sent,
+    () => client.eval(script.source, keys.length, ...keys, ...args),
+    () => {
+      lane.primed = false;
+    },
+  );
 }
 
 const SEVERITY: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };

@@ -27,6 +27,20 @@ export function isNoScript(error: unknown): boolean {
   return error instanceof Error && NOSCRIPT.test(error.message);
 }
 
+/**
+ * The EVAL fallback every script runner shares: `sent` is an EVALSHA already
+ * on its way; if and only if it fails with NOSCRIPT, `noScript` is told (so
+ * a runner can reload its scripts) and `evalScript` sends the source once.
+ * Any other error is rethrown as it is.
+ */
+export function orEvalOnNoScript(sent: Promise<unknown>, evalScript: () => Promise<unknown>, noScript?: () => void): Promise<unknown> {
+  return sent.catch((error: unknown) => {
+    if (!isNoScript(error)) throw error;
+    noScript?.();
+    return evalScript();
+  });
+}
+
 /** A Lua script with its SHA1, run with EVALSHA and an EVAL fallback on NOSCRIPT only. */
 export class Script {
   /** The script text sent on EVAL. */
@@ -49,11 +63,6 @@ export class Script {
 
   /** Runs the script: EVALSHA first; EVAL once if and only if the reply is NOSCRIPT. */
   async run(client: ScriptClient, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
-    try {
-      return await client.evalsha(this.sha, keys.length, ...keys, ...args);
-    } catch (error) {
-      if (!isNoScript(error)) throw error;
-      return client.eval(this.source, keys.length, ...keys, ...args);
-    }
+    return orEvalOnNoScript(client.evalsha(this.sha, keys.length, ...keys, ...args), () => client.eval(this.source, keys.length, ...keys, ...args));
   }
 }

@@ -39,23 +39,30 @@
 --   extend    1 when the lease was held and is renewed, 0 when it was not held,
 --             2 when it was held but the check was denied.
 
--- Loaded lazily (LAZY in lua/prologue.lua): a call without concurrency items
--- creates none of these functions.
+-- Loaded lazily (LAZY in lua/prologue.lua), in two parts: load_concurrency
+-- (the helpers and the "C", "R", "E" check encodings) and load_lease_items
+-- (the compound items "c", "r", "e", which need the first part). A call
+-- without concurrency items creates none of these functions, and a call of
+-- plain acquires and releases none of the compound items' (each function
+-- defined here is created anew on every call that loads it).
+-- The helpers load_lease_items shares, assigned by load_concurrency:
+local lease_err, lease_id, lease_ttl, prune, add, remove, granted, oldest, held, expiry_of, renew, status_entry
+
 local function load_concurrency()
-  local lease_err = 'lease id must be a string of 1 to 128 bytes, got '
+  lease_err = 'lease id must be a string of 1 to 128 bytes, got '
   local ttl_err = 'ttl must be an integer of µs >= 1 and < 2^53, got '
   -- PEXPIRE's GT option (Redis 7): extend a key's life, never shorten it.
   local pexpire_gt = (tonumber(redis.REDIS_VERSION_NUM) or 0) >= 0x070000
   -- now as the integer text ZREMRANGEBYSCORE takes (made once per call).
   local now_text = string.format('%d', now)
 
-  local function lease_id(v)
+  lease_id = function(v)
     if v == nil or v == '' or #v > 128 then return nil end
     return v
   end
 
   -- The lease lifetime at ARGV[p] as µs, or nil and a message.
-  local function lease_ttl(p)
+  lease_ttl = function(p)
     local ttl = int(ARGV[p], 1)
     if not ttl then return nil, ttl_err .. tostring(ARGV[p]) end
     if now + 2 * ttl >= LIMIT then return nil, 'now + 2 * ttl must stay below 2^53' end
@@ -75,7 +82,7 @@ local function load_concurrency()
   -- still held and how many this removed, or nil and a message. A key
   -- without leases does not exist (Redis deletes an emptied sorted set), so
   -- ZCARD comes first and an absent key costs no ZREMRANGEBYSCORE.
-  local function prune(key)
+  prune = function(key)
     local s = known[key]
     if s then return s.held, 0 end
     -- pcall: a key of another type fails this check only, not the whole batch.
@@ -119,7 +126,7 @@ local function load_concurrency()
 
   -- Adds lease `id` to pruned `key` for `ttl` µs, and keeps the key one ttl
   -- past the lease's expiry.
-  local function add(key, id, ttl)
+  add = function(key, id, ttl)
     local s = known[key]
     local score, px = lease_times(ttl)
     -- 0 for an id already held (ids are unique, but the script does not rely on it).
@@ -136,7 +143,7 @@ local function load_concurrency()
 
   -- Removes lease `id` of `key`; returns 1 when it was there, 0 when not, or
   -- an error reply (a key of another type).
-  local function remove(key, id)
+  remove = function(key, id)
     -- pcall: a key of another type fails this check only, not the whole batch.
     local removed = redis.pcall('ZREM', key, id)
     if type(removed) == 'table' then return fail('leases at ' .. key .. ' are unreadable: ' .. tostring(removed.err)) end
@@ -150,18 +157,18 @@ local function load_concurrency()
   end
 
   -- The reply entry of an allowed acquire (see "Reply entries" above).
-  local function granted(count, expired)
+  granted = function(count, expired)
     if count < 67108864 and expired < 67108864 then return count * 67108864 + expired end
     return { 1, count, 0, expired }
   end
 
-  local function oldest(key)
+  oldest = function(key)
     return tonumber(call('ZRANGE', key, 0, 0, 'WITHSCORES')[2])
   end
 
   -- The expiry (score) of lease `id` of `key`, false when it is not in the
   -- set; or nil and a message.
-  local function expiry_of(key, id)
+  expiry_of = function(key, id)
     -- pcall: a key of another type fails this check only, not the whole batch.
     local s = redis.pcall('ZSCORE', key, id)
     if type(s) == 'table' then return nil, 'leases at ' .. key .. ' are unreadable: ' .. tostring(s.err) end
@@ -170,19 +177,19 @@ local function load_concurrency()
   end
 
   -- Whether lease `id` of `key` is held at now; or nil and a message.
-  local function held(key, id)
+  held = function(key, id)
     local s, e = expiry_of(key, id)
     if s == nil then return nil, e end
     return s ~= false and s > now
   end
 
   -- The reply entry of a release or extend item in a denied check (its status, 0 or 2).
-  local function status_entry(_, v)
+  status_entry = function(_, v)
     return v
   end
 
   -- Renews held lease `id` of `key` to expire `ttl` µs from now.
-  local function renew(key, id, ttl)
+  renew = function(key, id, ttl)
     local score, px = lease_times(ttl)
     call('ZADD', key, 'XX', score, id)
     keep(key, px)
@@ -250,6 +257,11 @@ local function load_concurrency()
     end
     return true
   end
+
+end
+
+local function load_lease_items()
+  if not prune then load_concurrency() end
 
   -- The leases of `key` as the first item of a check on it found them (memo[key]):
   -- { count, oldest (0 until read), expired, taken by earlier items }, and
@@ -330,4 +342,4 @@ local function load_concurrency()
   }
 end
 LAZY.C, LAZY.R, LAZY.E = load_concurrency, load_concurrency, load_concurrency
-LAZY.c, LAZY.r, LAZY.e = load_concurrency, load_concurrency, load_concurrency
+LAZY.c, LAZY.r, LAZY.e = load_lease_items, load_lease_items, load_lease_items

@@ -111,8 +111,8 @@ local function load_concurrency()
     return t[1], t[2]
   end
 
-  -- Keeps existing `key` at least `px` ms, never shortening its life (unless
-  -- this call already did).
+  -- Keeps existing `key` at least `px` ms, never shortening its life; nothing
+  -- to do when this call already gave it that much.
   local function keep(key, px)
     local s = known[key]
     if s and s.px and s.px >= px then return end
@@ -215,6 +215,7 @@ local function load_concurrency()
     local count, expired
     if not e then count, expired = prune(key) end
     if not count then
+      -- An invalid argument (e), or prune's message (its second value).
       reply[k + 1] = fail(e or expired)
       return true
     end

@@ -250,7 +250,6 @@ export interface EvaluateOptions {
   readonly signal?: AbortSignal;
 }
 
-/** A rate-limit store. Implement this to plug in another backend. */
 /**
  * Marks a store whose `evaluate()` never throws and rejects only with a
  * LimiterError (tollgate's RedisStore). The default failure policy (`throw`)
@@ -259,6 +258,7 @@ export interface EvaluateOptions {
  */
 export const TYPED_REJECTIONS: unique symbol = Symbol('tollgate.typedRejections');
 
+/** A rate-limit store. Implement this to plug in another backend. */
 export interface Store {
   /** Optional: receives the hooks a Limiter wants called (metrics, traces). */
   instrument?(hooks: StoreHooks): void;

@@ -48,6 +48,9 @@
 -- The helpers load_lease_items shares, assigned by load_concurrency:
 local lease_err, lease_id, lease_ttl, prune, add, remove, granted, oldest, held, expiry_of, renew, status_entry
 
+-- Looked up once per call instead of once per use.
+local type, pcall_redis = type, redis.pcall
+
 local function load_concurrency()
   lease_err = 'lease id must be a string of 1 to 128 bytes, got '
   local ttl_err = 'ttl must be an integer of µs >= 1 and < 2^53, got '
@@ -69,31 +72,32 @@ local function load_concurrency()
     return ttl
   end
 
-  -- What this call knows of each key it has pruned: known[key] = { held =
-  -- the leases held now (after the prune and this call's writes), px = a
+  -- What this call knows of each key it has pruned: held_of[key] = the
+  -- leases held now (after the prune and this call's writes); px_of[key] = a
   -- lifetime in ms this call made sure the key has, nil when none or when
-  -- the key was deleted since }. `now` is the call's throughout, so a key
+  -- the key was deleted since (two flat tables: a table per key would cost
+  -- more than the lookups it saves). `now` is the call's throughout, so a key
   -- pruned once has nothing more to prune, and one PEXPIRE covers the leases
   -- of the same ttl that later checks of the call add (a hot key's batch
   -- pays one ZCARD, one prune and one PEXPIRE, then a ZADD per lease).
-  local known = {}
+  local held_of, px_of = {}, {}
 
   -- Removes the expired leases of `key` (once per call); returns the leases
   -- still held and how many this removed, or nil and a message. A key
   -- without leases does not exist (Redis deletes an emptied sorted set), so
   -- ZCARD comes first and an absent key costs no ZREMRANGEBYSCORE.
   prune = function(key)
-    local s = known[key]
-    if s then return s.held, 0 end
+    local h = held_of[key]
+    if h then return h, 0 end
     -- pcall: a key of another type fails this check only, not the whole batch.
-    local count = redis.pcall('ZCARD', key)
+    local count = pcall_redis('ZCARD', key)
     if type(count) == 'table' then return nil, 'leases at ' .. key .. ' are unreadable: ' .. tostring(count.err) end
     local expired = 0
     if count > 0 then
       expired = call('ZREMRANGEBYSCORE', key, '-inf', now_text)
       count = count - expired
     end
-    known[key] = { held = count }
+    held_of[key] = count
     return count, expired
   end
 
@@ -105,53 +109,57 @@ local function load_concurrency()
   local function lease_times(ttl)
     local t = times[ttl]
     if not t then
-      t = { string.format('%d', now + ttl), floordiv(2 * ttl + 999, 1000) }
+      local px = floordiv(2 * ttl + 999, 1000)
+      t = { string.format('%d', now + ttl), px, string.format('%d', px) }
       times[ttl] = t
     end
-    return t[1], t[2]
+    return t[1], t[2], t[3]
   end
 
   -- Keeps existing `key` at least `px` ms, never shortening its life; nothing
   -- to do when this call already gave it that much.
-  local function keep(key, px)
-    local s = known[key]
-    if s and s.px and s.px >= px then return end
+  local function keep(key, px, px_text)
+    local p = px_of[key]
+    if p and p >= px then return end
     if pexpire_gt then
-      call('PEXPIRE', key, px, 'GT')
+      call('PEXPIRE', key, px_text, 'GT')
     elseif call('PTTL', key) < px then
-      call('PEXPIRE', key, px)
+      call('PEXPIRE', key, px_text)
     end
-    if s then s.px = px end
+    if held_of[key] then px_of[key] = px end
   end
 
   -- Adds lease `id` to pruned `key` for `ttl` µs, and keeps the key one ttl
   -- past the lease's expiry.
   add = function(key, id, ttl)
-    local s = known[key]
-    local score, px = lease_times(ttl)
+    local h = held_of[key]
+    local score, px, px_text = lease_times(ttl)
     -- 0 for an id already held (ids are unique, but the script does not rely on it).
     local added = call('ZADD', key, score, id)
-    if s.held == 0 then
+    if h == 0 then
       -- The ZADD made the key: it has no expiry yet.
-      call('PEXPIRE', key, px)
-      s.px = px
+      call('PEXPIRE', key, px_text)
+      px_of[key] = px
     else
-      keep(key, px)
+      keep(key, px, px_text)
     end
-    s.held = s.held + added
+    held_of[key] = h + added
   end
 
   -- Removes lease `id` of `key`; returns 1 when it was there, 0 when not, or
   -- an error reply (a key of another type).
   remove = function(key, id)
     -- pcall: a key of another type fails this check only, not the whole batch.
-    local removed = redis.pcall('ZREM', key, id)
+    local removed = pcall_redis('ZREM', key, id)
     if type(removed) == 'table' then return fail('leases at ' .. key .. ' are unreadable: ' .. tostring(removed.err)) end
-    local s = known[key]
-    if s and removed == 1 then
-      s.held = s.held - 1
-      -- The last lease gone: Redis deleted the key, and its expiry with it.
-      if s.held == 0 then s.px = nil end
+    if removed == 1 then
+      local h = held_of[key]
+      if h then
+        h = h - 1
+        held_of[key] = h
+        -- The last lease gone: Redis deleted the key, and its expiry with it.
+        if h == 0 then px_of[key] = nil end
+      end
     end
     return removed
   end
@@ -190,9 +198,9 @@ local function load_concurrency()
 
   -- Renews held lease `id` of `key` to expire `ttl` µs from now.
   renew = function(key, id, ttl)
-    local score, px = lease_times(ttl)
+    local score, px, px_text = lease_times(ttl)
     call('ZADD', key, 'XX', score, id)
-    keep(key, px)
+    keep(key, px, px_text)
   end
 
   -- The (max, ttl) arguments of the last "C" check read, and what they meant:
@@ -208,32 +216,52 @@ local function load_concurrency()
       last_max, last_ttl, last_err = int(max_text, 1), lease_ttl(a + 2)
       if not last_max then last_err = 'max (leases) must be an integer >= 1 and < 2^53, got ' .. tostring(max_text) end
     end
-    local max, ttl, e = last_max, last_ttl, last_err
-    local id = lease_id(ARGV[a + 3])
-    if not e and not id then e = lease_err .. tostring(ARGV[a + 3]) end
+    local id = ARGV[a + 3]
     a = a + 4
-    local count, expired
-    if not e then count, expired = prune(key) end
+    local e = last_err
+    -- lease_id(), inlined.
+    if not e and (id == nil or id == '' or #id > 128) then e = lease_err .. tostring(id) end
+    local count, expired = held_of[key], 0
+    if e then
+      count = nil
+    elseif not count then
+      count, expired = prune(key)
+    end
     if not count then
       -- An invalid argument (e), or prune's message (its second value).
       reply[k + 1] = fail(e or expired)
       return true
     end
-    if count >= max then
+    if count >= last_max then
       reply[k + 1] = { 0, count, oldest(key), expired }
+      return true
+    end
+    -- add() and granted(), inlined: this is the hot path of a batch.
+    local score, px, px_text = lease_times(last_ttl)
+    local added = call('ZADD', key, score, id)
+    if count == 0 then
+      -- The ZADD made the key: it has no expiry yet.
+      call('PEXPIRE', key, px_text)
+      px_of[key] = px
     else
-      add(key, id, ttl)
-      reply[k + 1] = granted(count, expired)
+      keep(key, px, px_text)
+    end
+    held_of[key] = count + added
+    if count < 67108864 and expired < 67108864 then
+      reply[k + 1] = count * 67108864 + expired
+    else
+      reply[k + 1] = { 1, count, 0, expired }
     end
     return true
   end
 
   CHECKS.R = function()
     k = k + 1
-    local key, id = KEYS[k], lease_id(ARGV[a + 1])
+    local key, id = KEYS[k], ARGV[a + 1]
     a = a + 2
-    if not id then
-      reply[k + 1] = fail(lease_err .. tostring(ARGV[a - 1]))
+    -- lease_id(), inlined.
+    if id == nil or id == '' or #id > 128 then
+      reply[k + 1] = fail(lease_err .. tostring(id))
       return true
     end
     reply[k + 1] = remove(key, id)

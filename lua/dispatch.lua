@@ -6,12 +6,20 @@
 
 for _ = 1, C do
   local h = ARGV[a]
-  local packed = tonumber(h)
-  if packed ~= nil and k < nkeys then
+  -- A loaded encoding first: tonumber() of a letter costs more than the lookup.
+  local run = CHECKS[h]
+  local packed = not run and h ~= nil and tonumber(h)
+  if packed and k < nkeys then
     --@inline numeric
   else
-    local run = k < nkeys and CHECKS[h]
-    if not run or not run() then
+    if not run and h ~= nil then
+      local load = LAZY[h]
+      if load then
+        load()
+        run = CHECKS[h]
+      end
+    end
+    if not run or k >= nkeys or not run() then
       -- The cursors cannot be trusted any more: fail every remaining slot.
       local e = fail('check at ARGV[' .. a .. '] is unreadable (' .. tostring(h) .. ')')
       for i = k + 1, nkeys do reply[i + 1] = e end

@@ -59,7 +59,8 @@ local function int(value, min)
   return x
 end
 
-if redis.replicate_commands then redis.replicate_commands() end
+-- Redis 7 (which has REDIS_VERSION_NUM) replicates effects only; older servers are asked to.
+if not redis.REDIS_VERSION_NUM and redis.replicate_commands then redis.replicate_commands() end
 
 local now
 if ARGV[1] == '' then
@@ -102,6 +103,7 @@ local k = 0 -- KEYS used so far
 -- returns true; or returns false, touching nothing, when the check is
 -- unreadable. A header that is a number is GCRA's (inlined into the loop).
 local CHECKS = {}
+local LAZY = {}
 
 -- The packed-only script (src/lua.ts) leaves out everything from here to the
 -- end marker, and every kind's file but its inlined blocks: a call whose
@@ -158,18 +160,18 @@ local function compound(first, c, p, tag)
 end
 
 -- A kind may register lazily: LAZY[header or tag] = its loader, a function
--- that fills CHECKS and ITEMS. The first lookup of a header or tag missing
--- from them runs its loader, so a call creates the functions of the kinds it
--- uses only (every function defined at the top level is created anew on
--- every call, which costs a call of one check dearly).
-local LAZY = {}
+-- that fills CHECKS and ITEMS (LAZY is declared above, for lua/dispatch.lua).
+-- The dispatch loop runs the loader of a header missing from CHECKS, and the
+-- first lookup of a tag missing from ITEMS runs its loader, so a call creates
+-- the functions of the kinds it uses only (every function defined at the top
+-- level is created anew on every call, which costs a call of one check
+-- dearly).
 local function lazy(t, name)
   local load = name ~= nil and LAZY[name]
   if not load then return nil end
   load()
   return rawget(t, name)
 end
-setmetatable(CHECKS, { __index = lazy })
 setmetatable(ITEMS, { __index = lazy })
 
 -- "x" c, then c tagged items of any kinds, all or nothing (loaded lazily).

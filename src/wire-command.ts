@@ -22,23 +22,63 @@ interface CommandSender {
 type CommandClass = typeof IoredisCommand;
 
 /** The wire command class, once ioredis is loaded and the sample encoding matched; null when the fast path is off. */
-let wireClass: (new (wire: string, routing: (string | number)[]) => IoredisCommand) | null | undefined;
+let wireClass: (new (wire: Buffer, routing: (string | number)[]) => IoredisCommand) | null | undefined;
 let loading: Promise<void> | undefined;
 
-/** The RESP encoding of `EVALSHA sha numkeys key... arg...` (numbers as ioredis writes them: `String(n)`). */
-export function encodeEvalsha(sha: string, keys: readonly string[], args: readonly (string | number)[]): string {
+/** Byte lengths of the strings of the call being encoded (reused: encoding is synchronous). */
+let lengths = new Int32Array(256);
+
+/**
+ * The RESP encoding of `EVALSHA sha numkeys key... arg...` as bytes (numbers
+ * as ioredis writes them: `String(n)`; strings in UTF-8). Written straight
+ * into one buffer: building the command as a string and having the socket
+ * flatten and encode it cost several times as much for a batch's call.
+ */
+export function encodeEvalsha(sha: string, keys: readonly string[], args: readonly (string | number)[]): Buffer {
+  const n = keys.length + args.length;
+  if (lengths.length < n) lengths = new Int32Array(2 * n);
   const count = String(keys.length);
-  let wire = `*${3 + keys.length + args.length}\r\n$7\r\nevalsha\r\n$${sha.length}\r\n${sha}\r\n$${count.length}\r\n${count}\r\n`;
-  for (const key of keys) wire += `$${utf8Length(key)}\r\n${key}\r\n`;
-  for (const arg of args) {
-    if (typeof arg === 'number') {
-      const text = String(arg);
-      wire += `$${text.length}\r\n${text}\r\n`;
-    } else {
-      wire += `$${utf8Length(arg)}\r\n${arg}\r\n`;
-    }
+  const head = `*${3 + n}\r\n$7\r\nevalsha\r\n$${sha.length}\r\n${sha}\r\n$${count.length}\r\n${count}\r\n`;
+  // Pass 1: every string's byte length, and the total (a bulk string is $<len>\r\n<bytes>\r\n).
+  let size = head.length;
+  for (let i = 0; i < n; i += 1) {
+    const value = i < keys.length ? (keys[i] as string) : (args[i - keys.length] as string | number);
+    const bytes = typeof value === 'number' ? String(value).length : utf8Length(value);
+    lengths[i] = bytes;
+    size += bytes + digits(bytes) + 5;
   }
-  return wire;
+  // Pass 2: the bytes.
+  const out = Buffer.allocUnsafe(size);
+  let p = writeAscii(out, 0, head);
+  for (let i = 0; i < n; i += 1) {
+    const value = i < keys.length ? (keys[i] as string) : (args[i - keys.length] as string | number);
+    const bytes = lengths[i] as number;
+    out[p++] = 36; // $
+    p = writeAscii(out, p, String(bytes));
+    out[p++] = 13;
+    out[p++] = 10;
+    const text = typeof value === 'number' ? String(value) : value;
+    p = bytes === text.length ? writeAscii(out, p, text) : p + out.write(text, p, bytes, 'utf8');
+    out[p++] = 13;
+    out[p++] = 10;
+  }
+  return out;
+}
+
+/** Decimal digits of a length (>= 0). */
+function digits(x: number): number {
+  let d = 1;
+  while (x >= 10) {
+    x = Math.floor(x / 10);
+    d += 1;
+  }
+  return d;
+}
+
+/** Writes ASCII `text` at `p` (a loop beats a call into the buffer's C++ writer for short strings); returns the end. */
+function writeAscii(out: Buffer, p: number, text: string): number {
+  for (let i = 0; i < text.length; i += 1) out[p++] = text.charCodeAt(i);
+  return p;
 }
 
 /**
@@ -58,18 +98,18 @@ function utf8Length(text: string): number {
 /** Makes the command class over ioredis's `Command`, or null when its encoding differs from {@link encodeEvalsha}'s. */
 function wireCommandClass(Base: CommandClass): typeof wireClass {
   class WireCommand extends Base {
-    readonly #wire: string;
+    readonly #wire: Buffer;
 
     /**
      * @param wire - the whole command in RESP; @param routing - the arguments
      * ioredis sees (sha, numkeys and the first key, for a Cluster's slot)
      */
-    constructor(wire: string, routing: (string | number)[]) {
+    constructor(wire: Buffer, routing: (string | number)[]) {
       super('evalsha', routing, { replyEncoding: 'utf8' });
       this.#wire = wire;
     }
 
-    override toWritable(): string {
+    override toWritable(): Buffer {
       return this.#wire;
     }
   }
@@ -82,7 +122,7 @@ function wireCommandClass(Base: CommandClass): typeof wireClass {
   // Settle the sample commands' promises so nothing dangles.
   ours.promise.catch(() => undefined);
   ours.reject(new Error('sample'));
-  if (typeof theirs !== 'string' || theirs !== ours.toWritable() || ours.getSlot() !== new Base('get', ['k']).getSlot()) return null;
+  if (typeof theirs !== 'string' || !Buffer.from(theirs).equals(ours.toWritable()) || ours.getSlot() !== new Base('get', ['k']).getSlot()) return null;
   return WireCommand;
 }
 

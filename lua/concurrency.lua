@@ -236,22 +236,8 @@ local function load_concurrency()
       reply[k + 1] = { 0, count, oldest(key), expired }
       return true
     end
-    -- add() and granted(), inlined: this is the hot path of a batch.
-    local score, px, px_text = lease_times(last_ttl)
-    local added = call('ZADD', key, score, id)
-    if count == 0 then
-      -- The ZADD made the key: it has no expiry yet.
-      call('PEXPIRE', key, px_text)
-      px_of[key] = px
-    else
-      keep(key, px, px_text)
-    end
-    held_of[key] = count + added
-    if count < 67108864 and expired < 67108864 then
-      reply[k + 1] = count * 67108864 + expired
-    else
-      reply[k + 1] = { 1, count, 0, expired }
-    end
+    add(key, id, last_ttl)
+    reply[k + 1] = granted(count, expired)
     return true
   end
 

@@ -12,7 +12,7 @@ for _ = 1, C do
   if packed and k < nkeys then
     --@inline numeric
   else
-    if not run and h ~= nil then
+    if not run then
       local load = LAZY[h]
       if load then
         load()

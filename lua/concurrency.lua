@@ -275,6 +275,10 @@ local function load_concurrency()
 
 end
 
+LAZY.C, LAZY.R, LAZY.E = load_concurrency, load_concurrency, load_concurrency
+
+-- The compound items (left out of the lean scripts, see lua/prologue.lua).
+-- @compound begin
 local function load_lease_items()
   if not prune then load_concurrency() end
 
@@ -356,5 +360,5 @@ local function load_lease_items()
     deny = status_entry,
   }
 end
-LAZY.C, LAZY.R, LAZY.E = load_concurrency, load_concurrency, load_concurrency
 LAZY.c, LAZY.r, LAZY.e = load_lease_items, load_lease_items, load_lease_items
+-- @compound end

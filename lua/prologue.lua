@@ -15,7 +15,7 @@
 -- ARGV[2]  L, the number of distinct rate limits (>= 0), then L pairs:
 --          T (emission interval µs, >= 1), B (burst, >= 1); an invalid pair
 --          fails only the checks that use it. A call without rate items
---          sends one unused pair.
+--          sends L = 0.
 -- next     C, the number of checks (>= 1), then per check one of:
 --          - a check encoding of a kind (GCRA: a packed integer, "a", "m"; see
 --            the kind's file);
@@ -105,10 +105,13 @@ local k = 0 -- KEYS used so far
 local CHECKS = {}
 local LAZY = {}
 
--- The packed-only script (src/lua.ts) leaves out everything from here to the
--- end marker, and every kind's file but its inlined blocks: a call whose
--- checks are all packed GCRA items then creates no registry at all.
--- @full-only begin
+-- The compound machinery, from here to the end marker: the lean scripts of
+-- src/lua.ts (packed-only, leases-only) leave out every section between
+-- "-- @compound begin" and "-- @compound end" lines, here and in the kinds'
+-- files, since their calls hold single-item checks of a kind's own
+-- encodings only (and the packed-only script leaves out every kind's file
+-- but its inlined blocks): such calls then create none of these functions.
+-- @compound begin
 
 -- Item kinds of compound checks: ITEMS[tag] = { argc = n, check = f, commit = f, deny = f }.
 --   check(key, p, memo)  reads the item's n arguments at ARGV[p ...] and the
@@ -194,4 +197,4 @@ LAZY.x = function()
     return true
   end
 end
--- @full-only end
+-- @compound end

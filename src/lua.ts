@@ -23,20 +23,32 @@ export function luaSource(name: string): string {
 /** A block a kind asks to have inlined: `--[==[inline:NAME` ... `inline:NAME]==]`, a Lua comment where it stands. */
 const INLINE_BLOCK = /^--\[==\[inline:([a-z]+)\n([\s\S]*?)^inline:\1\]==\]\n/gm;
 
-/** The part of lua/prologue.lua the packed-only script leaves out. */
-const FULL_ONLY = /^-- @full-only begin\n[\s\S]*?^-- @full-only end\n/m;
+/** A section of the compound machinery, which the lean scripts leave out: `-- @compound begin` ... `-- @compound end`. */
+const COMPOUND = /^-- @compound begin\n[\s\S]*?^-- @compound end\n/gm;
 
-/** How {@link assembleScript} builds the script. */
+/** The one kind file the leases-only script keeps whole. */
+const LEASES_SOURCE = 'concurrency.lua';
+
+/** How {@link assembleScript} builds the script (at most one option set). */
 export interface AssembleOptions {
   /**
    * Builds the script for calls whose checks are all packed GCRA items (one
    * rate item each, take n or nothing: the common case): the prologue without
-   * the registry of encodings and compound checks, and of each kind's file
-   * only its inlined blocks. It reads the same arguments and answers the
-   * same reply as the full script for such calls, at less work per call; any
-   * other check header is unreadable to it.
+   * the compound machinery, and of each kind's file only its inlined blocks.
+   * It reads the same arguments and answers the same reply as the full
+   * script for such calls, at less work per call; any other check header is
+   * unreadable to it.
    */
   readonly packedOnly?: boolean;
+  /**
+   * Builds the script for calls whose checks are all lone concurrency items
+   * (the "C", "R" and "E" encodings: acquires, releases, extends): the
+   * prologue and lua/concurrency.lua without their compound sections, and of
+   * the other kinds' files only their inlined blocks. Same arguments and
+   * replies as the full script for such calls; it answers other headers as
+   * unreadable.
+   */
+  readonly leasesOnly?: boolean;
 }
 
 /**
@@ -46,13 +58,17 @@ export interface AssembleOptions {
  * indented as the line was.
  */
 export function assembleScript(sources: (name: string) => string = luaSource, options: AssembleOptions = {}): string {
+  if (options.packedOnly && options.leasesOnly) throw new Error('tollgate: assembleScript takes packedOnly or leasesOnly, not both');
+  const lean = options.packedOnly === true || options.leasesOnly === true;
+  const whole = (name: string): boolean => !lean || (options.leasesOnly === true && name === LEASES_SOURCE);
   const blocks = new Map<string, string>();
   const kinds = KIND_SOURCES.map((name) => {
     const text = sources(name).replace(INLINE_BLOCK, (_, block: string, body: string) => {
       blocks.set(block, body);
       return `-- (block "${block}" is inlined into the dispatch loop below)\n`;
     });
-    return options.packedOnly ? `-- lua/${name}: only its inlined blocks (packed-only script)\n` : text;
+    if (!whole(name)) return `-- lua/${name}: only its inlined blocks (${options.packedOnly ? 'packed' : 'leases'}-only script)\n`;
+    return lean ? text.replace(COMPOUND, '-- (compound section left out: lean script)\n') : text;
   });
   const dispatch = sources('dispatch.lua').replace(/^( *)--@inline ([a-z]+)\n/gm, (_, indent: string, block: string) => {
     const body = blocks.get(block);
@@ -62,9 +78,9 @@ export function assembleScript(sources: (name: string) => string = luaSource, op
   });
   if (blocks.size > 0) throw new Error(`tollgate: inline blocks never used: ${[...blocks.keys()].join(', ')}`);
   let prologue = sources('prologue.lua');
-  if (options.packedOnly) {
-    if (!FULL_ONLY.test(prologue)) throw new Error('tollgate: lua/prologue.lua has no "-- @full-only begin/end" section');
-    prologue = prologue.replace(FULL_ONLY, '-- (registry left out: packed-only script)\n');
+  if (lean) {
+    if (!prologue.match(COMPOUND)) throw new Error('tollgate: lua/prologue.lua has no "-- @compound begin/end" section');
+    prologue = prologue.replace(COMPOUND, '-- (compound machinery left out: lean script)\n');
   }
   return [prologue, ...kinds, dispatch].join('\n');
 }
@@ -77,3 +93,12 @@ export const limitScript: Script = new Script(assembleScript());
  * store sends when every check of a call is a packed GCRA item.
  */
 export const packedScript: Script = new Script(assembleScript(luaSource, { packedOnly: true }));
+
+/**
+ * The leases-only script (see {@link AssembleOptions.leasesOnly}): what the
+ * store sends when every check of a call is a lone acquire, release or extend.
+ */
+export const leaseScript: Script = new Script(assembleScript(luaSource, { leasesOnly: true }));
+
+/** Every script the store may send, in the order a fresh connection loads them. */
+export const allScripts: readonly Script[] = [limitScript, packedScript, leaseScript];

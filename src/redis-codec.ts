@@ -42,6 +42,19 @@ export function packedOnly(checks: readonly AnyCheck[]): boolean {
   return true;
 }
 
+/**
+ * True when every check of a call is a lone concurrency item (an acquire,
+ * release or extend, which {@link encodeBatch} sends in its kind's "C", "R"
+ * or "E" encoding): such a call can run the leases-only script (src/lua.ts).
+ */
+export function leasesOnly(checks: readonly AnyCheck[]): boolean {
+  for (const check of checks) {
+    const only = check.items.length === 1 ? check.items[0] : undefined;
+    if (only?.kind !== 'concurrency') return false;
+  }
+  return checks.length > 0;
+}
+
 /** Finds or adds a (T, B) pair in the call's limit table; returns its 0-based index. */
 function limitIndex(table: number[], interval: number, burst: number): number {
   for (let i = 0; i < table.length; i += 2) {
@@ -116,8 +129,6 @@ export function encodeBatch(checks: readonly AnyCheck[], prefix: string, now: nu
       }
     }
   }
-  // The script wants at least one (T, B) pair: a call without rate items sends an unused one.
-  if (table.length === 0) table.push(1, 1);
   const args: (string | number)[] = [now === undefined ? '' : now, table.length / 2];
   for (const value of table) args.push(value);
   args.push(checks.length);

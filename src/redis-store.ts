@@ -23,9 +23,9 @@ import { isWellFormedKey, malformedKey } from './inputs.js';
 import { integerOption, objectOption, optionalObject } from './options.js';
 import { type Lane, type LaneClient, Pool } from './pool.js';
 import { keySlot } from './cluster-slot.js';
-import { decodeBatch, encodeBatch, packedOnly } from './redis-codec.js';
+import { decodeBatch, encodeBatch, leasesOnly, packedOnly } from './redis-codec.js';
 import { KINDS, isRate, isRateCheck, kindOf } from './kinds.js';
-import { limitScript, packedScript } from './lua.js';
+import { allScripts, leaseScript, limitScript, packedScript } from './lua.js';
 import { type Script, orEvalOnNoScript } from './script.js';
 import { followClientEnd } from './client-lifetime.js';
 import { loadWireCommands, sendEvalsha } from './wire-command.js';
@@ -34,8 +34,9 @@ import { type AnyCheck, type AnyOutcome, type Check, type CheckOutcome, type Eva
 import { type StoreHooks, noopStoreHooks } from './telemetry/hooks.js';
 
 /**
- * The full script (src/lua.ts), run by every call with a check that is not a
- * packed GCRA item; calls of packed GCRA items only run `packedScript` (src/lua.ts).
+ * The full script (src/lua.ts), run by every call the lean scripts cannot
+ * take: calls of packed GCRA items only run `packedScript`, and calls of lone
+ * concurrency items only run `leaseScript` (src/lua.ts).
  * The name predates kinds other than GCRA.
  */
 export const gcraScript: Script = limitScript;
@@ -551,14 +552,19 @@ export class RedisStore implements Store {
   }
 }
 
-/** The script a call of `checks` runs: the packed-only one when every check is a packed GCRA item, else the full one. */
+/**
+ * The script a call of `checks` runs: the packed-only one when every check is
+ * a packed GCRA item, the leases-only one when every check is a lone
+ * concurrency item, else the full one.
+ */
 function scriptFor(checks: readonly AnyCheck[]): Script {
-  return packedOnly(checks) ? packedScript : limitScript;
+  if (packedOnly(checks)) return packedScript;
+  return leasesOnly(checks) ? leaseScript : limitScript;
 }
 
 /**
  * Runs a script on a lane: EVALSHA, preceded on a fresh connection by
- * SCRIPT LOAD of both scripts (pipelined, not awaited), so calls keep their
+ * SCRIPT LOAD of every script (pipelined, not awaited), so calls keep their
  * order on the connection. EVAL only if the server still answers NOSCRIPT
  * (its script cache was flushed); the lane then loads the scripts again
  * before its next call.
@@ -570,7 +576,7 @@ function runScript(lane: Lane, script: Script, keys: readonly string[], args: re
     // A cluster runs the script on every master: each loads it, over the connection its calls use.
     const targets = client.isCluster === true && client.nodes ? client.nodes('master') : [client];
     for (const target of targets) {
-      for (const each of [limitScript, packedScript]) {
+      for (const each of allScripts) {
         target.script('LOAD', each.source).catch(() => {
           lane.primed = false;
         });

@@ -1,14 +1,18 @@
 /**
  * In-flight batching (SPEC section 9) with bounded waiting and deadlines.
  *
- * Work submitted while the store is idle goes out at once, alone (no timer:
- * a lone check is not delayed). Work submitted while calls are in flight
- * waits in a FIFO and is gathered at the end of the current microtask turn:
- * as soon as a call slot is free (at most `maxInFlight` calls in flight, at
- * most `maxPerLane` per connection), the waiting work goes out as ONE call
- * (up to `maxSize` ops and `maxKeys` keys) on the connection with the least
- * work in flight; with several free slots it is spread over them, so Redis
- * runs one call while Node handles the reply of another.
+ * Work submitted while the store is idle goes out at once (no timer: a lone
+ * check is not delayed); when the replies to the last call(s) answered n
+ * ops, the idle store sends once ceil(n / 2) ops wait (the first half of the
+ * wave those replies set off). Other work waits in a FIFO and is gathered at
+ * the end of the current microtask turn: as soon as a call slot is free (at
+ * most `maxInFlight` calls in flight, at most `maxPerLane` per connection),
+ * the waiting work goes out as ONE call (up to `maxSize` ops and `maxKeys`
+ * keys) on the connection with the least work in flight. So a closed loop
+ * of callers settles into two waves that Redis and Node take turns on:
+ * Redis runs one while Node handles the reply of the other. (Spreading one
+ * turn's work over several call slots does not do that: calls sent together
+ * reach Redis together and are answered together.)
  *
  * Order: Redis runs the calls of one connection one after another, in the
  * order they were written. So that work on a key is never overtaken by later
@@ -154,12 +158,6 @@ interface Call<O extends BatchOp, R> {
 }
 
 /**
- * Fewest checks per call when waiting work is spread over several free call
- * slots (measured: 16 and 32 do equally well; unsplit waves halve throughput at C=64).
- */
-const SPLIT_MIN = 16;
-
-/**
  * Wording of the store's errors for a call whose connection was lost, or
  * that went unanswered, after it was sent (src/redis-store.ts callError and
  * this file): Redis may have applied its checks.
@@ -201,6 +199,13 @@ export class Batcher<O extends BatchOp, R> {
   #unconfirmed = 0;
   #scheduled = false;
   #closed = false;
+  /** Ops answered since a call last went out. */
+  #answered = 0;
+
+  /** Waiting ops that make an idle store send at once: half of those answered since the last call went out (at least 1). */
+  get #idleSplit(): number {
+    return this.#answered > 2 ? Math.ceil(this.#answered / 2) : 1;
+  }
 
   /**
    * @param pool - the connections; @param execute - sends one call; @param limits - bounds;
@@ -271,8 +276,11 @@ export class Batcher<O extends BatchOp, R> {
     }
     this.#link(job);
     hooks.onPending(1);
-    if (this.#inFlight === 0 && this.#pending === 1) {
-      this.dispatch(); // idle: a lone check goes out at once
+    if (this.#inFlight === 0 && this.#pending >= this.#idleSplit) {
+      // Idle: a lone check goes out at once, and so does the first half of a
+      // wave of checks (those issued by the replies to a call): Redis runs it
+      // while Node issues the other half, which goes out at the end of the turn.
+      this.dispatch();
     } else if (!this.#scheduled) {
       // Busy: gather what else is issued in this turn into the same call.
       this.#scheduled = true;
@@ -300,13 +308,12 @@ export class Batcher<O extends BatchOp, R> {
     const { maxInFlight, maxSize } = this.#limits;
     const maxPerRoute = this.#limits.maxPerRoute ?? Infinity;
     while (this.#pending > 0 && this.#inFlight < maxInFlight) {
-      // Spread the waiting work over the free call slots, so that Redis runs
-      // one call while Node handles the reply of another (but never below
-      // SPLIT_MIN checks per call: small calls cost Redis more per check).
-      // With routes (one call per key in flight) a call takes all it can: what is left of a key
-      // could not go out beside it anyway, and calls of other slots keep every node busy.
-      const share = this.#route ? maxSize : Math.ceil(this.#pending / (maxInFlight - this.#inFlight));
-      const size = Math.min(maxSize, Math.max(SPLIT_MIN, share));
+      // One call per free slot, each as large as allowed: calls sent in the
+      // same turn reach Redis together and are answered together, so
+      // spreading a turn's work over several slots would only add calls. The
+      // overlap of Node and Redis comes from waves going out at different
+      // moments (see submit), which then stay apart.
+      const size = maxSize;
       // Parked work first, for the nodes that have a call slot free again.
       let sent = false;
       for (const [route, list] of this.#parked) {
@@ -446,6 +453,7 @@ export class Batcher<O extends BatchOp, R> {
     const call: Call<O, R> = { lane, route, jobs, pinned, sentAt: monotonicMs(), cursor: 0, recycled: false };
     this.#calls.add(call);
     this.#inFlight += 1;
+    this.#answered = 0;
     if (route !== undefined) this.#routeCalls.set(route, (this.#routeCalls.get(route) ?? 0) + 1);
     lane.calls += 1;
     lane.inFlight += jobs.length;
@@ -484,6 +492,7 @@ export class Batcher<O extends BatchOp, R> {
     }
     call.lane.calls -= 1;
     call.lane.inFlight -= call.jobs.length;
+    this.#answered += call.jobs.length;
     if (call.pinned) for (const job of call.jobs) this.#unpin(job.op.keys);
     let unconfirmed = 0;
     const lost = error !== undefined && isUnconfirmed(error);

@@ -204,6 +204,24 @@ describe('batching', () => {
     }
   });
 
+  it('an idle store sends the first half of a wave at once and the rest in one call at the end of the turn', async () => {
+    const t = 1_700_000_000_000_000;
+    // Default pipeline: 3 calls may be in flight, so nothing below waits for a free slot.
+    const store = new RedisStore({ client: redis.shared, prefix: 'batch:wave:', now: () => t, denyCache: false });
+    await store.evaluate({ mode: 'all', items: [item('a', 0)] }); // connected, script loaded: one check answered
+    const sizes = recordBatches(store);
+    const wave = (n: number) => Promise.all(Array.from({ length: n }, (_, i) => store.evaluate({ mode: 'all', items: [item(KEYS[i % KEYS.length] as string, 0)] })));
+    // One check answered since the last call: the first goes out alone, the 7 others in one call.
+    await wave(8);
+    // 8 answered: 4 go out at once, the other 4 at the end of the turn.
+    await wave(8);
+    // 8 answered again: 4 at once, then the 36 others in ONE call although two slots are free
+    // (calls sent in the same turn reach Redis together: spreading them only adds calls).
+    await wave(40);
+    assert.deepEqual(sizes, [1, 7, 4, 4, 4, 36]);
+    await store.close();
+  });
+
   it('a lone check goes out at once: it is answered while timers are frozen', async () => {
     const store = new RedisStore({ client: redis.shared, prefix: 'batch:lone:', denyCache: false });
     await store.evaluate({ mode: 'all', items: [item('a', 0)] }); // script loaded, connection warm

@@ -4,7 +4,7 @@
  * Work submitted while the store is idle goes out at once (no timer: a lone
  * check is not delayed); when the replies to the last call(s) answered n
  * ops, the idle store sends once ceil(n / 2) ops wait (the first half of the
- * wave those replies set off). Other work waits in a FIFO and is gathered at
+ * wave those replies set off; not with routes, see below). Other work waits in a FIFO and is gathered at
  * the end of the current microtask turn: as soon as a call slot is free (at
  * most `maxInFlight` calls in flight, at most `maxPerLane` per connection),
  * the waiting work goes out as ONE call (up to `maxSize` ops and `maxKeys`
@@ -35,7 +35,10 @@
  * holds ops of one group only, and ops of other groups wait for calls of
  * their own. Ops on one key share their group, so their order is kept.
  *
- * Routes (Redis Cluster): with a router, each group maps to a route (the
+ * Routes (Redis Cluster): an idle store sends the first op of a wave alone
+ * (the second half of a wave is mostly on the keys of the first, and would
+ * wait behind it; measured: 16 hot keys at C=64, 1.40x rate-limiter-flexible
+ * against 0.89x with the split). With a router, each group maps to a route (the
  * master node serving the slot now) and each route has its own budget of
  * calls in flight (`maxPerRoute`), so calls stuck on one node (dead, failing
  * over) never take the call slots of the others; work whose route is full
@@ -202,9 +205,14 @@ export class Batcher<O extends BatchOp, R> {
   /** Ops answered since a call last went out. */
   #answered = 0;
 
-  /** Waiting ops that make an idle store send at once: half of those answered since the last call went out (at least 1). */
+  /**
+   * Waiting ops that make an idle store send at once: half of those answered
+   * since the last call went out (at least 1). With routes (Redis Cluster), 1:
+   * work on a key with a call in flight waits for that call, so a second wave
+   * on the same keys would only wait behind the first.
+   */
   get #idleSplit(): number {
-    return this.#answered > 2 ? Math.ceil(this.#answered / 2) : 1;
+    return this.#answered > 2 && this.#route === undefined ? Math.ceil(this.#answered / 2) : 1;
   }
 
   /**

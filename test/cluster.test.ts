@@ -312,6 +312,20 @@ describe('RedisStore on a Redis Cluster', () => {
     assert.ok(sizes.some((n) => n > 1), 'no script call carried more than one check');
   });
 
+  it('a wave of checks on an idle store is not split in two (regression: the second half waited behind the first on its keys)', async () => {
+    // Work on a key with a call in flight waits for that call, so on a cluster the idle store sends
+    // the first check of a wave at once and the rest at the end of the turn, one call per slot.
+    const s = store({ denyCache: false });
+    const limit: Limit = { rate: 1_000_000, period: 1000 };
+    const limiter = new Limiter({ store: s, telemetry: false });
+    const wave = () => Promise.all(Array.from({ length: 16 }, () => limiter.allow('{wave}hot', limit)));
+    await wave();
+    const sizes: number[] = [];
+    s.instrument({ ...noopStoreHooks, onBatch: (size) => (sizes.push(size), () => undefined) });
+    await wave(); // 16 checks were answered since the last call went out
+    assert.deepEqual(sizes, [1, 15]);
+  });
+
   it('rejects a check whose keys span slots with ERR_CROSS_SLOT, before writing anything', async () => {
     const s = store();
     const limiter = new Limiter({ store: s, telemetry: false });

@@ -9,11 +9,13 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
 import fc from 'fast-check';
+import { type Command, Redis } from 'ioredis';
 import { Limiter, RedisStore, concurrency, perSecond } from '../src/index.js';
 import { assembleScript, leaseScript, limitScript, packedScript } from '../src/lua.js';
 import { encodeBatch, leasesOnly } from '../src/redis-codec.js';
 import type { AnyCheck, ConcurrencyItem } from '../src/store.js';
 import { useRedis } from './helpers/redis-server.js';
+import { scriptReply } from './helpers/script-reply.js';
 
 const NOW = 1_750_000_000_000_000;
 
@@ -54,13 +56,7 @@ describe('leases-only script: assembly', () => {
 describe('leases-only script against the full script', () => {
   const redis = useRedis();
   beforeEach(() => redis.shared.flushdb().then(() => undefined));
-  const run = async (script: typeof limitScript, keys: string[], args: (string | number)[]): Promise<unknown> => {
-    try {
-      return await script.run(redis.shared, keys, args);
-    } catch (error) {
-      return String(error);
-    }
-  };
+  const run = (script: typeof limitScript, keys: string[], args: (string | number)[]): Promise<unknown> => scriptReply(redis.shared, script, keys, args);
   /** Every lease (id and expiry) of each key, and whether the key has an expiry. */
   const state = (keys: string[]) => Promise.all(keys.map(async (k) => [await redis.shared.zrange(k, 0, -1, 'WITHSCORES'), (await redis.shared.pttl(k)) > 0]));
 
@@ -133,12 +129,13 @@ describe('the store picks the leases-only script exactly for calls of lone concu
   it('acquire, extend and release run it; a compound check with a rate limit runs the full script', async () => {
     const store = new RedisStore({ client: redis.shared, prefix: 'pick:', denyCache: false, batch: { maxSize: 1 } });
     const limiter = new Limiter({ store, telemetry: false });
-    const watcher = redis.shared.duplicate({ lazyConnect: true });
-    const monitor = await watcher.monitor();
-    const shas: string[] = [];
-    monitor.on('monitor', (_time: string, args: string[]) => {
-      if (args[0]?.toLowerCase() === 'evalsha' && typeof args[1] === 'string') shas.push(args[1]);
-    });
+    // Records the SHA of every EVALSHA the store's connections (duplicates of the shared client) send.
+    const shas: unknown[] = [];
+    const send = Redis.prototype.sendCommand;
+    Redis.prototype.sendCommand = function (this: Redis, command: Command, ...rest: unknown[]) {
+      if (command.name === 'evalsha') shas.push(command.args[0]);
+      return (send as (...a: unknown[]) => unknown).call(this, command, ...rest);
+    } as typeof send;
     try {
       const lease = await limiter.acquire('tenant', concurrency(2, { ttl: 10_000 }));
       assert.ok(lease.allowed);
@@ -150,12 +147,9 @@ describe('the store picks the leases-only script exactly for calls of lone concu
       ]);
       assert.ok(both.allowed);
       await both.release();
-      // MONITOR reports commands as they run; wait until the last release shows.
-      for (let i = 0; i < 50 && shas.length < 5; i += 1) await new Promise((resolve) => setTimeout(resolve, 20));
       assert.deepEqual(shas, [leaseScript.sha, leaseScript.sha, leaseScript.sha, limitScript.sha, leaseScript.sha]);
     } finally {
-      monitor.disconnect();
-      watcher.disconnect();
+      Redis.prototype.sendCommand = send;
       await store.close();
     }
   });

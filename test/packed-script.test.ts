@@ -13,6 +13,7 @@ import { assembleScript, limitScript, packedScript } from '../src/lua.js';
 import { encodeBatch, packedOnly } from '../src/redis-codec.js';
 import type { AnyCheck } from '../src/store.js';
 import { useRedis } from './helpers/redis-server.js';
+import { scriptReply } from './helpers/script-reply.js';
 
 const NOW = 1_750_000_000_000_000;
 
@@ -45,13 +46,7 @@ describe('packed-only script: assembly', () => {
 describe('packed-only script against the full script', () => {
   const redis = useRedis();
   beforeEach(() => redis.shared.flushdb().then(() => undefined));
-  const run = async (script: typeof limitScript, keys: string[], args: (string | number)[]): Promise<unknown> => {
-    try {
-      return await script.run(redis.shared, keys, args);
-    } catch (error) {
-      return String(error);
-    }
-  };
+  const run = (script: typeof limitScript, keys: string[], args: (string | number)[]): Promise<unknown> => scriptReply(redis.shared, script, keys, args);
   const state = (keys: string[]) => Promise.all(keys.map(async (k) => [await redis.shared.get(k), await redis.shared.pttl(k)]));
 
   it('same replies, values and expiries on random batches of packed checks (fast-check)', async () => {

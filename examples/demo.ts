@@ -61,9 +61,11 @@ function serving(port: number, workers: number): void {
   console.log(`  metrics  ${base}/metrics  (Prometheus text format${perWorker})`);
 }
 
+/** True once SIGINT or SIGTERM arrived: the simulated traffic's requests then fail, and that is no error. */
+let stopping = false;
+
 /** Runs `stop` once on SIGINT or SIGTERM. */
 function onSignal(stop: () => Promise<void>): void {
-  let stopping = false;
   const handler = (): void => {
     if (stopping) return;
     stopping = true;
@@ -140,6 +142,8 @@ async function main(): Promise<void> {
 }
 
 await main().catch((error: unknown) => {
+  // Stopped during the simulated traffic: its last requests found the server closed.
+  if (stopping) return;
   console.error(error instanceof Error ? error.message : error);
   if ((error as { code?: unknown }).code === 'EADDRINUSE') console.error('that port is taken: try --port 0 (any free port) or --port N');
   process.exit(1);

@@ -316,22 +316,21 @@ export class Batcher<O extends BatchOp, R> {
     const { maxInFlight, maxSize } = this.#limits;
     const maxPerRoute = this.#limits.maxPerRoute ?? Infinity;
     while (this.#pending > 0 && this.#inFlight < maxInFlight) {
-      // One call per free slot, each as large as allowed: calls sent in the
-      // same turn reach Redis together and are answered together, so
-      // spreading a turn's work over several slots would only add calls. The
-      // overlap of Node and Redis comes from waves going out at different
+      // One call per free slot, each as large as allowed (maxSize): calls
+      // sent in the same turn reach Redis together and are answered together,
+      // so spreading a turn's work over several slots would only add calls.
+      // The overlap of Node and Redis comes from waves going out at different
       // moments (see submit), which then stay apart.
-      const size = maxSize;
       // Parked work first, for the nodes that have a call slot free again.
       let sent = false;
       for (const [route, list] of this.#parked) {
         if (list.head === undefined) this.#parked.delete(route);
-        else if ((this.#routeCalls.get(route) ?? 0) < maxPerRoute && this.#sendNext(list, size)) {
+        else if ((this.#routeCalls.get(route) ?? 0) < maxPerRoute && this.#sendNext(list, maxSize)) {
           sent = true;
           break;
         }
       }
-      if (!sent && !this.#sendNext(this.#queue, size)) break;
+      if (!sent && !this.#sendNext(this.#queue, maxSize)) break;
     }
     // Work still waiting gets its acquire deadline (armed only now: work that
     // goes out in the same turn never costs a timer).

@@ -21,7 +21,7 @@ import { Semaphore } from 'redis-semaphore';
 import { loadTollgate } from './lib/build.js';
 import { measuredWindow, startBenchRedis } from './lib/redis.js';
 import { median, ratio } from './lib/stats.js';
-import { barChartSvg } from './lib/svg.js';
+import { concurrencyChartSvg } from './lib/concurrency-chart.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -160,23 +160,13 @@ mkdirSync(`${here}results`, { recursive: true });
 writeFileSync(`${here}results/concurrency.md`, lines.join('\n'));
 writeFileSync(`${here}results/concurrency.json`, `${JSON.stringify({ quick, rounds, sliceMs, machine, note, summary, rows }, null, 2)}\n`);
 // The chart: every round of both layouts, so the spread between rounds shows beside the medians.
-const roundsRun = [...new Set(rows.map((r) => r.round))].sort((a, b) => a - b);
-const groups = (['keys', 'hot'] as const).flatMap((layout) => roundsRun.map((round) => ({ layout, round })));
-const pairsOf = (contender: Contender) => groups.map(({ layout, round }) => rows.find((r) => r.layout === layout && r.round === round && r.contender === contender)?.pairsPerSec ?? NaN);
-const mine = pairsOf('tollgate');
-const theirs = pairsOf('redis-semaphore');
 writeFileSync(
   `${here}results/concurrency.svg`,
-  barChartSvg({
-    title: `Acquire+release pairs per second at C=${CONCURRENCY} (higher is better)`,
-    subtitle: `${rounds} rounds of ${sliceMs / 1000} s, interleaved; label: tollgate / redis-semaphore in that round; ${cpus().length} cores, Node ${process.version}`,
-    groups: groups.map(({ layout, round }) => `${layout === 'keys' ? '1,000 keys' : 'one key'}, round ${round}`),
-    series: [
-      { name: 'tollgate (limiter.acquire + lease.release)', color: '#2b6cb0', values: mine, notes: mine.map((v, i) => `${ratio(v, theirs[i] ?? NaN).toFixed(2)}x`) },
-      { name: 'redis-semaphore (tryAcquire + release)', color: '#a0aec0', values: theirs },
-    ],
-    yLabel: 'pairs/s',
-  }),
+  concurrencyChartSvg(
+    [{ label: 'this run', rows }],
+    `Acquire+release pairs per second at C=${CONCURRENCY} (higher is better)`,
+    `${rounds} rounds of ${sliceMs / 1000} s, interleaved; label: tollgate / redis-semaphore in that round; ${cpus().length} cores, Node ${process.version}`,
+  ),
 );
 console.log(`\n${lines.join('\n')}`);
 console.log('wrote bench/results/concurrency.{json,md,svg}');
